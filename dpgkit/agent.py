@@ -1,0 +1,123 @@
+"""The DDPG agent: networks, targets, optimisers and the update of Algorithm 1.
+
+The agent never sees an environment: it acts on observation arrays and learns from
+:class:`~dpgkit.replay.Batch` objects, so it can be driven by any data source. The update calls the
+named equations of :mod:`dpgkit.equations` and nothing else clever:
+
+    y      = td_target(r, terminated, Q'(s', mu'(s')), gamma)      # no gradient
+    w     <- w - lr * grad_w critic_loss(Q_w(s, a), y)
+    theta <- theta - lr * grad_theta actor_loss(Q_w(s, mu_theta(s)))  # critic frozen
+    theta' <- soft_update(theta', theta, tau);  w' <- soft_update(w', w, tau)
+"""
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from dpgkit.config import DDPGConfig
+from dpgkit.equations import actor_loss, critic_loss, soft_update, td_target
+from dpgkit.networks import Actor, Critic
+from dpgkit.replay import Batch
+
+
+def _frozen_copy(module: nn.Module) -> nn.Module:
+    """A target network: a copy that never takes gradients and always runs in eval mode."""
+    target = copy.deepcopy(module)
+    target.requires_grad_(False)
+    return target.eval()
+
+
+def _optimizer(params: list[nn.Parameter], name: str, lr: float, weight_decay: float
+               ) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+class DDPGAgent:
+    """Actor mu_theta, critic Q_w, their targets mu', Q', and the DDPG update.
+
+    Args:
+        obs_dim: size of a flat observation.
+        action_dim: size of an action; actions are in [-1, 1] (rescaled at the env's edge).
+        config: the settings; networks are initialised from ``config.seed``.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, config: DDPGConfig) -> None:
+        self.config = config
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG state
+            torch.manual_seed(config.seed)
+            self.actor = Actor(obs_dim, action_dim, config.actor_hidden, config.batch_norm,
+                               config.final_init)
+            self.critic = Critic(obs_dim, action_dim, config.critic_hidden,
+                                 config.critic_action_layer, config.batch_norm, config.final_init)
+        self.actor_target = _frozen_copy(self.actor)
+        self.critic_target = _frozen_copy(self.critic)
+        self.actor_optimizer = _optimizer(list(self.actor.parameters()), config.optimizer,
+                                          config.actor_lr, 0.0)
+        self.critic_optimizer = _optimizer(list(self.critic.parameters()), config.optimizer,
+                                           config.critic_lr, config.critic_weight_decay)
+        self.updates = 0
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """mu_theta(s) in [-1, 1]: (obs_dim,) -> (action_dim,), or (B, obs_dim) -> (B, action_dim).
+
+        Deterministic: exploration noise is added by the caller.
+        """
+        obs_t = torch.as_tensor(obs, dtype=torch.float32)
+        single = obs_t.ndim == 1
+        self.actor.eval()  # batch norm, if any, uses its running statistics when acting
+        action = self.actor(obs_t.unsqueeze(0) if single else obs_t)
+        return action[0].numpy() if single else action.numpy()
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One DDPG update on a batch: critic, then actor, then both targets."""
+        critic_info = self.update_critic(batch)
+        actor_info = self.update_actor(batch)
+        self.update_targets()
+        self.updates += 1
+        return {**critic_info, **actor_info}
+
+    def update_critic(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on critic_loss(Q_w(s, a), y)."""
+        with torch.no_grad():
+            next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
+            y = td_target(batch.reward, batch.terminated, next_q, self.config.gamma)
+        self.critic.train()
+        q = self.critic(batch.obs, batch.action)
+        loss = critic_loss(q, y)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_optimizer.step()
+        return {"critic_loss": loss.item(), "q_mean": q.mean().item()}
+
+    def update_actor(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on actor_loss(Q_w(s, mu_theta(s))), the critic held fixed.
+
+        The critic's parameters are frozen for this step: the gradient flows through Q only to
+        its action input, grad_a Q(s, a) at a = mu(s), and on into the actor (the DPG theorem).
+        """
+        self.actor.train()
+        self.critic.requires_grad_(False)
+        try:
+            loss = actor_loss(self.critic(batch.obs, self.actor(batch.obs)))
+            self.actor_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.actor_optimizer.step()
+        finally:
+            self.critic.requires_grad_(True)
+        return {"actor_loss": loss.item()}
+
+    def update_targets(self) -> None:
+        """theta' <- tau theta + (1 - tau) theta' and w' <- tau w + (1 - tau) w'."""
+        soft_update(self.actor_target, self.actor, self.config.tau)
+        soft_update(self.critic_target, self.critic, self.config.tau)
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The four networks by name (the keys used in checkpoints)."""
+        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
+                "critic_target": self.critic_target}

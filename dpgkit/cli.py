@@ -1,0 +1,161 @@
+"""The ``dpgkit`` command: ``dpgkit train`` and ``dpgkit eval``.
+
+Every :class:`~dpgkit.config.DDPGConfig` field is a ``train`` flag of the same name
+(``--tau 0.005``; ``--actor-lr`` is accepted for ``--actor_lr``), with the field's documentation
+as its help. Bad input ends with one line ``dpgkit: error: ...`` and exit status 2.
+"""
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+import time
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from dpgkit.config import PRESETS, DDPGConfig, field_docs, preset_config
+from dpgkit.errors import DpgkitError
+
+EXIT_BAD_INPUT = 2
+SHORT_FLAGS = {"env_id": "--env", "total_env_steps": "--steps"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"dpgkit: error: {message} (see {self.prog} --help)\n")
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(" ", ",").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer sizes such as 256,256, got {text!r}"
+                                         ) from None
+
+
+def _flag_type(annotation: Any) -> Callable[[str], Any]:
+    if typing.get_origin(annotation) is tuple:
+        return _parse_sizes
+    return {bool: _parse_bool}.get(annotation, annotation)
+
+
+def _metavar(annotation: Any) -> str:
+    if typing.get_origin(annotation) is tuple:
+        return "SIZES"
+    return {int: "N", float: "X", bool: "BOOL", str: "NAME"}[annotation]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dpgkit", description="Deterministic policy-gradient RL (DDPG).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train an agent and write a run directory",
+                                description="Train DDPG; every config field is a flag.")
+    train.add_argument("--preset", default="ddpg", choices=list(PRESETS),
+                       help="settings to start from (default: ddpg)")
+    train.add_argument("--out", type=Path, default=None,
+                       help="run directory (default: runs/<env>-<preset>-seed<N>-<time>)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    hints = typing.get_type_hints(DDPGConfig)
+    defaults = PRESETS["ddpg"]
+    for name, doc in field_docs().items():
+        if name == "preset":
+            continue
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        if name in SHORT_FLAGS:
+            flags.insert(0, SHORT_FLAGS[name])
+        default = getattr(defaults, name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        train.add_argument(*flags, dest=name, type=_flag_type(hints[name]), default=None,
+                           metavar=_metavar(hints[name]),
+                           help=f"{doc} (ddpg: {shown})")
+
+    evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default: 10)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="episode k starts from env.reset(seed=SEED + k) (default: 0)")
+    return parser
+
+
+def _default_run_dir(config: DDPGConfig) -> Path:
+    env = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.env_id)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{env}-{config.preset}-seed{config.seed}-{stamp}"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from dpgkit.train import train
+
+    overrides = {name: getattr(args, name) for name in field_docs()
+                 if name != "preset" and getattr(args, name) is not None}
+    config = preset_config(args.preset, **overrides)
+    run_dir = args.out or _default_run_dir(config)
+    console = Console(soft_wrap=True)
+    summary = train(config, run_dir, console, progress=not args.no_progress)
+    console.print(f"final evaluation: return {summary['eval_return_mean']:.2f} +- "
+                  f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
+                  f"({summary['wall_seconds']:.0f} s, {summary['steps_per_second']:.0f} steps/s)")
+    console.print(f"run directory: {run_dir}  (next: dpgkit eval {run_dir})")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from dpgkit.checkpoint import load_agent
+    from dpgkit.envs import ActionScaler, evaluate, make_env
+
+    if args.episodes < 1:
+        raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
+    checkpoint_dir = args.run_dir / "checkpoint"
+    if not checkpoint_dir.is_dir():
+        checkpoint_dir = args.run_dir  # a checkpoint directory given directly
+    agent, meta = load_agent(checkpoint_dir)
+    env = make_env(meta["env"]["env_id"])
+    returns = evaluate(agent.act, env, ActionScaler(env.action_space),
+                       [args.seed + k for k in range(args.episodes)])
+    result = {"env_id": meta["env"]["env_id"], "episodes": args.episodes, "seed": args.seed,
+              "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+              "return_min": float(returns.min()), "return_max": float(returns.max()),
+              "returns": returns.tolist()}
+    table = Table(title=f"{result['env_id']}: {args.episodes} episodes, no exploration noise")
+    for column in ("mean", "std", "min", "max"):
+        table.add_column(column, justify="right")
+    table.add_row(*(f"{result['return_' + c]:.2f}" for c in ("mean", "std", "min", "max")))
+    Console().print(table)
+    if args.run_dir.joinpath("checkpoint").is_dir():
+        (args.run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dpgkit`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _train, "eval": _eval}[args.command](args)
+    except DpgkitError as error:
+        print(f"dpgkit: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("dpgkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Every setting of a run, in one frozen, typed dataclass; the presets are named instances of it.
+
+Defaults live here and nowhere else: the agent, the training loop and the CLI all read a
+:class:`DDPGConfig`. Each field's ``doc`` metadata is its documentation; the CLI builds its
+``--flags`` (same names as the fields) and their help text from it, and the run directory's
+``config.json`` holds the resolved config under the same keys.
+"""
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from dpgkit.errors import ConfigError
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class DDPGConfig:
+    """The settings of a DDPG run. The defaults are the ``ddpg`` preset (see ``docs/presets.md``)."""
+
+    # --- the run ---
+    preset: str = _setting("ddpg", "Name of the preset these settings start from (recorded).")
+    env_id: str = _setting("Pendulum-v1", "Gymnasium environment id, e.g. Pendulum-v1.")
+    seed: int = _setting(0, "Seed for every random number generator of the run.")
+    total_env_steps: int = _setting(20_000, "Environment steps to train for.")
+    eval_every: int = _setting(2_000, "Evaluate the policy (no noise) every this many env steps.")
+    eval_episodes: int = _setting(10, "Episodes per evaluation, each from a random start state.")
+    torch_threads: int = _setting(1, "Threads torch may use (1 is fastest for small networks).")
+
+    # --- networks ---
+    actor_hidden: tuple[int, ...] = _setting((256, 256), "Actor hidden layer sizes, e.g. 256,256.")
+    critic_hidden: tuple[int, ...] = _setting((256, 256), "Critic hidden layer sizes.")
+    critic_action_layer: int = _setting(
+        0, "Hidden layer of the critic whose input includes the action (0: concat(s, a) at input)."
+    )
+    batch_norm: bool = _setting(
+        False, "Batch-normalise the state input, actor layers and critic layers before the action."
+    )
+    final_init: float = _setting(
+        3e-3, "Final layers start in U(-final_init, final_init); 0: U(+-1/sqrt(fan_in))."
+    )
+
+    # --- optimisation ---
+    optimizer: str = _setting("adam", "Optimizer of actor and critic: adam or sgd.")
+    actor_lr: float = _setting(1e-3, "Actor learning rate.")
+    critic_lr: float = _setting(1e-3, "Critic learning rate.")
+    critic_weight_decay: float = _setting(0.0, "L2 weight decay on the critic's parameters.")
+    gamma: float = _setting(0.98, "Discount factor, in [0, 1].")
+    tau: float = _setting(5e-3, "Soft target update weight on the online net, in (0, 1]; 1 = copy.")
+    batch_size: int = _setting(256, "Transitions per update.")
+    replay_size: int = _setting(1_000_000, "Replay buffer capacity (transitions).")
+    warmup_steps: int = _setting(
+        1_000, "First env steps act uniformly at random in [-1, 1] and make no update."
+    )
+    updates_per_step: float = _setting(
+        1.0, "Updates (critic, actor, targets) per env step; fractions such as 0.5 allowed."
+    )
+
+    # --- exploration ---
+    exploration_noise: str = _setting("gaussian", "Noise added to mu(s): ou, gaussian or none.")
+    ou_theta: float = _setting(0.15, "Ornstein-Uhlenbeck mean-reversion rate theta.")
+    ou_sigma: float = _setting(0.2, "Ornstein-Uhlenbeck diffusion sigma.")
+    ou_mu: float = _setting(0.0, "Ornstein-Uhlenbeck long-run mean mu.")
+    ou_dt: float = _setting(1e-2, "Ornstein-Uhlenbeck time step dt per env step.")
+    gaussian_sigma: float = _setting(0.1, "Standard deviation of Gaussian exploration noise.")
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_ranges(self)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _check_ranges(c: DDPGConfig) -> None:
+    _check(c.env_id != "", "env_id is empty: give a Gymnasium id such as --env Pendulum-v1")
+    _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+    for name in ("total_env_steps", "eval_every", "eval_episodes", "torch_threads",
+                 "batch_size", "replay_size"):
+        value = getattr(c, name)
+        _check(value >= 1, f"{name} must be >= 1, got {value}")
+    _check(c.warmup_steps >= 0, f"warmup_steps must be >= 0, got {c.warmup_steps}")
+    for name in ("actor_hidden", "critic_hidden"):
+        sizes = getattr(c, name)
+        _check(len(sizes) >= 1 and all(n >= 1 for n in sizes),
+               f"{name} must list one or more positive layer sizes (e.g. 256,256), got {sizes}")
+    _check(0 <= c.critic_action_layer < len(c.critic_hidden),
+           f"critic_action_layer must be in [0, {len(c.critic_hidden) - 1}] for critic_hidden="
+           f"{c.critic_hidden}, got {c.critic_action_layer}")
+    _check(c.final_init >= 0, f"final_init must be >= 0, got {c.final_init}")
+    _check(c.optimizer in ("adam", "sgd"), f"optimizer must be adam or sgd, got {c.optimizer!r}")
+    for name in ("actor_lr", "critic_lr"):
+        value = getattr(c, name)
+        _check(value > 0, f"{name} must be > 0, got {value}: try 1e-3")
+    _check(c.critic_weight_decay >= 0,
+           f"critic_weight_decay must be >= 0, got {c.critic_weight_decay}")
+    _check(0 <= c.gamma <= 1, f"gamma must be in [0, 1], got {c.gamma}: try 0.99")
+    _check(0 < c.tau <= 1, f"tau must be in (0, 1], got {c.tau}: try 0.005 (1 = hard copy)")
+    _check(c.batch_size <= c.replay_size,
+           f"batch_size ({c.batch_size}) is larger than replay_size ({c.replay_size}): "
+           "lower --batch_size or raise --replay_size")
+    _check(not (c.batch_norm and c.batch_size < 2),
+           "batch_norm needs batch_size >= 2 (batch statistics of one sample are undefined)")
+    _check(c.updates_per_step > 0, f"updates_per_step must be > 0, got {c.updates_per_step}")
+    _check(c.exploration_noise in ("ou", "gaussian", "none"),
+           f"exploration_noise must be ou, gaussian or none, got {c.exploration_noise!r}")
+    _check(c.ou_theta >= 0, f"ou_theta must be >= 0, got {c.ou_theta}")
+    _check(c.ou_dt > 0, f"ou_dt must be > 0, got {c.ou_dt}")
+    for name in ("ou_sigma", "gaussian_sigma"):
+        value = getattr(c, name)
+        _check(value >= 0, f"{name} must be >= 0, got {value}")
+
+
+def _check_types(c: DDPGConfig) -> None:
+    hints = typing.get_type_hints(DDPGConfig)
+    for f in dataclasses.fields(c):
+        value, expected = getattr(c, f.name), hints[f.name]
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok:
+                object.__setattr__(c, f.name, float(value))
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif typing.get_origin(expected) is tuple:
+            ok = isinstance(value, (tuple, list)) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value)
+            if ok:
+                object.__setattr__(c, f.name, tuple(value))
+        else:
+            ok = isinstance(value, expected)
+        _check(ok, f"{f.name} must be of type {_type_name(expected)}, got {value!r}")
+
+
+def _type_name(t: Any) -> str:
+    if typing.get_origin(t) is tuple:
+        return "a list of integers"
+    return t.__name__ if isinstance(t, type) and not isinstance(t, types.GenericAlias) else str(t)
+
+
+def field_docs() -> dict[str, str]:
+    """Each config field's documentation, by field name."""
+    return {f.name: f.metadata["doc"] for f in dataclasses.fields(DDPGConfig)}
+
+
+PRESETS: dict[str, DDPGConfig] = {
+    # Tuned for Pendulum-v1 (docs/presets.md explains each choice).
+    "ddpg": DDPGConfig(),
+    # Lillicrap et al. 2016, supplementary section 7, as written.
+    "ddpg-paper": DDPGConfig(
+        preset="ddpg-paper",
+        gamma=0.99,
+        actor_hidden=(400, 300),
+        critic_hidden=(400, 300),
+        critic_action_layer=1,
+        batch_norm=True,
+        final_init=3e-3,
+        actor_lr=1e-4,
+        critic_lr=1e-3,
+        critic_weight_decay=1e-2,
+        tau=1e-3,
+        batch_size=64,
+        replay_size=1_000_000,
+        warmup_steps=0,
+        exploration_noise="ou",
+        ou_theta=0.15,
+        ou_sigma=0.2,
+        ou_dt=1.0,
+    ),
+    # The practice notebook (pg-is-all-you-need 03.DDPG), with a true OU process.
+    "ddpg-tutorial": DDPGConfig(
+        preset="ddpg-tutorial",
+        total_env_steps=50_000,
+        gamma=0.99,
+        actor_hidden=(128, 128),
+        critic_hidden=(128, 128),
+        actor_lr=3e-4,
+        critic_lr=1e-3,
+        tau=5e-3,
+        batch_size=128,
+        replay_size=100_000,
+        warmup_steps=10_000,
+        exploration_noise="ou",
+        ou_theta=1.0,
+        ou_sigma=0.1,
+        ou_dt=1.0,
+    ),
+    # The deck's off-policy deterministic actor-critic: no replay, no targets, plain SGD.
+    "dpg-online": DDPGConfig(
+        preset="dpg-online",
+        optimizer="sgd",
+        actor_lr=1e-4,
+        critic_lr=1e-3,
+        tau=1.0,
+        batch_size=1,
+        replay_size=1,
+        warmup_steps=0,
+    ),
+}
+
+
+def preset_config(name: str, **overrides: Any) -> DDPGConfig:
+    """The preset ``name`` with some fields replaced, checked like any config."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(DDPGConfig)}
+    if unknown:
+        raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+    return dataclasses.replace(PRESETS[name], **overrides)
+
+
+def config_to_dict(config: DDPGConfig) -> dict[str, Any]:
+    """The config as a JSON-ready dict (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def config_from_dict(data: dict[str, Any]) -> DDPGConfig:
+    """The inverse of :func:`config_to_dict`; unknown keys and bad values raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError("a config must be a JSON object of field: value")
+    known = {f.name for f in dataclasses.fields(DDPGConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+    return DDPGConfig(**data)

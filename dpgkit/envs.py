@@ -1,0 +1,102 @@
+"""The environment's edge: making Gymnasium envs, checking their spaces, rescaling actions.
+
+Only this module and the training loop import Gymnasium. Inside dpgkit every action lies in
+[-1, 1]^d; :class:`ActionScaler` maps it to the env's Box bounds per dimension just before
+``env.step``.
+"""
+
+import difflib
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from dpgkit.equations import scale_action
+from dpgkit.errors import EnvError
+
+
+def make_env(env_id: str) -> gym.Env:
+    """``gym.make(env_id)``, with a clear EnvError for unknown ids and unusable spaces."""
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error as error:
+        raise EnvError(_unknown_env_message(env_id, error)) from None
+    except ModuleNotFoundError as error:
+        raise EnvError(f"environment {env_id!r} needs the package {error.name!r}: "
+                       f"install it (pip install {error.name}) and try again") from None
+    check_spaces(env, env_id)
+    return env
+
+
+def _unknown_env_message(env_id: str, error: Exception) -> str:
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}?" if close else "see gymnasium.pprint_registry()"
+    return f"cannot make environment {env_id!r} ({error}): {hint}"
+
+
+def check_spaces(env: gym.Env, env_id: str) -> None:
+    """Refuse environments DDPG cannot act in: it needs a bounded Box action, a flat Box obs."""
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise EnvError(
+            f"{env_id} has a {type(space).__name__} action space, but DDPG needs a continuous Box "
+            "action space: use an environment with continuous actions (e.g. Pendulum-v1)")
+    if len(space.shape) != 1:
+        raise EnvError(f"{env_id} has actions of shape {space.shape}; dpgkit needs a flat "
+                       "(1-D) Box: flatten it with gymnasium.wrappers.FlattenObservation-style "
+                       "wrapping of the action")
+    if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+        raise EnvError(f"{env_id} has an action Box with infinite bounds (low={space.low}, "
+                       f"high={space.high}); DDPG's tanh actor needs finite bounds: wrap the env "
+                       "with gymnasium.wrappers.ClipAction or give the Box finite low/high")
+    if np.any(space.high <= space.low):
+        raise EnvError(f"{env_id} has an action Box with high <= low (low={space.low}, "
+                       f"high={space.high})")
+    obs_space = env.observation_space
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise EnvError(f"{env_id} has observation space {obs_space}; dpgkit needs a flat (1-D) "
+                       "Box: wrap the env with gymnasium.wrappers.FlattenObservation")
+
+
+class ActionScaler:
+    """a_env = low + (a + 1) (high - low) / 2, per dimension, from the env's Box bounds."""
+
+    def __init__(self, space: gym.spaces.Box) -> None:
+        self.low = space.low.astype(np.float64)
+        self.high = space.high.astype(np.float64)
+        self.dtype = space.dtype
+
+    def to_env(self, action: np.ndarray) -> np.ndarray:
+        """[-1, 1] -> [low, high], in the env's dtype, clipped against rounding."""
+        env_action = scale_action(np.asarray(action, dtype=np.float64), self.low, self.high)
+        return np.clip(env_action, self.low, self.high).astype(self.dtype)
+
+
+def space_dims(env: gym.Env) -> tuple[int, int]:
+    """(obs_dim, action_dim) of a checked env."""
+    return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
+
+
+def evaluate(policy: Callable[[np.ndarray], np.ndarray], env: gym.Env, scaler: ActionScaler,
+             seeds: list[int]) -> np.ndarray:
+    """Returns of one episode per seed, acting with ``policy`` (no noise), each episode's start
+    state drawn by ``env.reset(seed=seed)``."""
+    returns = []
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(scaler.to_env(policy(obs)))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return np.asarray(returns)
+
+
+def eval_seeds(seed: int, episodes: int) -> list[int]:
+    """Start-state seeds of the evaluation episodes of a run with ``seed``.
+
+    Every evaluation of a run uses the same start states (so evaluations are comparable over
+    time), and none of them is a training episode's seed.
+    """
+    return [1_000_000 + 1_000 * seed + k for k in range(episodes)]

@@ -1,0 +1,108 @@
+"""The equations of DDPG, one small pure function each.
+
+Each docstring opens with the formula the function computes, in the notation of the tutorial deck
+and of Lillicrap et al. (2016), "Continuous control with deep reinforcement learning". The agent's
+update (``dpgkit.agent``) only calls these functions, so it reads like Algorithm 1 of the paper.
+``docs/equations.md`` maps every equation to its function and to the test that checks it.
+
+Only torch and numpy are imported here: no environment, no network, no training loop.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float) -> Tensor:
+    """y = r + gamma * (1 - terminated) * Q'(s', mu'(s')).
+
+    The critic's regression target (the deck's "DDPG target"). ``next_q`` is the *target* critic at
+    the *target* actor's action, Q'(s', mu'(s')), and must be computed without gradient. Only a true
+    terminal state (``terminated = 1``) cuts the bootstrap: a time-limit truncation is not an end of
+    the task, so a truncated transition is stored with ``terminated = 0`` and still bootstraps.
+
+    Shapes: all (B,) except ``gamma``, a float in [0, 1].
+    """
+    return reward + gamma * (1.0 - terminated) * next_q
+
+
+def critic_loss(q: Tensor, y: Tensor) -> Tensor:
+    """L(w) = 1/B * sum_i (Q_w(s_i, a_i) - y_i)^2.
+
+    Mean squared TD error of the critic on a batch. ``y`` is a fixed target: no gradient flows into
+    it (it is detached here as well, in case a caller forgot ``torch.no_grad``).
+
+    Shapes: ``q`` and ``y`` both (B,); a (B, 1) against (B,) mix-up would broadcast to (B, B)
+    silently, so it is refused.
+    """
+    if q.shape != y.shape:
+        raise ValueError(f"critic_loss: Q has shape {tuple(q.shape)} but y has {tuple(y.shape)}")
+    return (q - y.detach()).pow(2).mean()
+
+
+def actor_loss(q_of_mu: Tensor) -> Tensor:
+    """L(theta) = -1/B * sum_i Q_w(s_i, mu_theta(s_i)).
+
+    Minimising it ascends the deterministic policy gradient (Silver et al. 2014, Theorem 1):
+    grad_theta J = E_s[ grad_theta mu_theta(s) * grad_a Q_w(s, a) at a = mu_theta(s) ].
+    Autograd applies the chain rule through a = mu_theta(s); the critic's own parameters must be
+    frozen by the caller so that this loss moves the actor only.
+
+    Shapes: ``q_of_mu`` (B,), the critic evaluated at the actor's actions.
+    """
+    return -q_of_mu.mean()
+
+
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """theta' <- tau * theta + (1 - tau) * theta'.
+
+    Polyak averaging of the target network toward the online network, in place. ``tau`` is the
+    weight on the *online* network: tau << 1 makes the target move slowly; tau = 1 is a hard copy.
+    Floating-point buffers (batch-norm running statistics) follow the same rule; integer buffers
+    (batch-norm's step counter) are copied.
+    """
+    with torch.no_grad():
+        target_floats, source_floats = [], []
+        for t, s in zip(_tensors(target), _tensors(source), strict=True):
+            if t.is_floating_point():
+                target_floats.append(t)
+                source_floats.append(s)
+            else:
+                t.copy_(s)
+        torch._foreach_lerp_(target_floats, source_floats, tau)
+
+
+def _tensors(module: nn.Module) -> list[Tensor]:
+    return [*module.parameters(), *module.buffers()]
+
+
+def ou_step(
+    x: np.ndarray, theta: float, mu: float, sigma: float, dt: float, noise: np.ndarray
+) -> np.ndarray:
+    """x_{t+dt} = x_t + theta * (mu - x_t) * dt + sigma * sqrt(dt) * N(0, 1).
+
+    One Euler-Maruyama step of the Ornstein-Uhlenbeck process dx = theta (mu - x) dt + sigma dW.
+    ``noise`` is the standard normal draw N(0, 1), passed in so the step is a pure function. The
+    process reverts to ``mu`` at rate ``theta``; its stationary variance is sigma^2 / (2 theta)
+    (for small dt), and successive values are correlated over about 1 / (theta * dt) steps.
+    """
+    return x + theta * (mu - x) * dt + sigma * math.sqrt(dt) * noise
+
+
+def scale_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """a_env = low + (a + 1) * (high - low) / 2.
+
+    Maps dpgkit's internal action in [-1, 1] (the range of the actor's tanh) to the environment's
+    Box bounds, per dimension, so asymmetric bounds work. Used only at the environment's edge.
+    """
+    return low + (action + 1.0) * (high - low) / 2.0
+
+
+def unscale_action(env_action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """a = 2 * (a_env - low) / (high - low) - 1.
+
+    The inverse of :func:`scale_action`: an environment action back to [-1, 1].
+    """
+    return 2.0 * (env_action - low) / (high - low) - 1.0

@@ -1,0 +1,22 @@
+"""Errors that dpgkit reports to the user as one line, without a traceback.
+
+Every problem caused by input (a config value, an environment, a checkpoint, a path) is raised as a
+:class:`DpgkitError` whose message names what is wrong and how to fix it. The CLI prints it as
+``dpgkit: error: <message>`` and exits with status 2.
+"""
+
+
+class DpgkitError(Exception):
+    """Bad input: the message says what is wrong and what to do about it."""
+
+
+class ConfigError(DpgkitError, ValueError):
+    """A config value is out of range or of the wrong type."""
+
+
+class EnvError(DpgkitError):
+    """The environment cannot be made, or dpgkit cannot act in it."""
+
+
+class CheckpointError(DpgkitError):
+    """A checkpoint is missing, corrupt, foreign or unsafe to load."""
