@@ -59,6 +59,11 @@ class MetricsWriter:
         if self.tensorboard is not None and key not in ("updates", "episode"):
             self.tensorboard.add_scalar(key, value, env_steps)
 
+    def text(self, key: str, value: str) -> None:
+        """A TensorBoard text entry (the run's config)."""
+        if self.tensorboard is not None:
+            self.tensorboard.add_text(key, f"```\n{value}\n```")
+
     def close(self) -> None:
         self.file.close()
         if self.tensorboard is not None:

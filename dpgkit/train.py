@@ -64,104 +64,151 @@ def create_run_dir(run_dir: Path) -> None:
                           "choose a writable --out") from None
 
 
+class Trainer:
+    """One run: its environments, agent, replay, noise, random generators, counters and records.
+
+    ``step()`` advances the run by one environment step (and the updates due after it);
+    ``finish()`` writes the checkpoint, the curve and the summary. :func:`train` drives it.
+    """
+
+    def __init__(self, config: DDPGConfig, run_dir: Path, console: Console | None = None) -> None:
+        self.config, self.run_dir = config, run_dir
+        self.console = console or Console()
+        torch.set_num_threads(config.torch_threads)
+        self.env, self.eval_env = make_env(config.env_id), make_env(config.env_id)
+        create_run_dir(run_dir)
+        obs_dim, action_dim = space_dims(self.env)
+        self.scaler = ActionScaler(self.env.action_space)
+        self.agent = DDPGAgent(obs_dim, action_dim, config)
+        self.replay = ReplayBuffer(config.replay_size, obs_dim, action_dim)
+        self.warmup_rng, noise_rng, self.replay_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
+        self.noise = make_noise(config, action_dim, noise_rng)
+        self.env_info = {"env_id": config.env_id, "obs_dim": obs_dim, "action_dim": action_dim,
+                         "action_low": self.scaler.low.tolist(),
+                         "action_high": self.scaler.high.tolist()}
+
+        (run_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+        self.writer = MetricsWriter(run_dir)
+        self.writer.text("config", json.dumps(config_to_dict(config), indent=2))
+        self.update_stats = RunningMeans()
+
+        self.env_steps = 0
+        self.episode = Episode()
+        self.update_credit = 0.0
+        self.last_eval = np.array([np.nan])
+        self.started = time.perf_counter()
+        self.obs, _ = self.env.reset(seed=config.seed)
+        self.noise.reset()
+
+    def step(self) -> dict[str, float]:
+        """One env step, its replay entry, the updates due, and an evaluation if one is due.
+
+        Returns what happened that is worth showing: ``episode_return`` when an episode ended,
+        ``eval_return_mean`` when an evaluation ran.
+        """
+        config, events = self.config, {}
+        action = explore_action(self.agent, self.obs, self.noise, self.env_steps, config,
+                                self.warmup_rng)
+        next_obs, reward, terminated, truncated, _ = self.env.step(self.scaler.to_env(action))
+        # next_obs is the true next state even at an episode's end: the reset comes below.
+        self.replay.add(self.obs, action, float(reward), next_obs, terminated, truncated)
+        self.obs = next_obs
+        self.env_steps += 1
+        self.episode.total_reward += float(reward)
+        self.episode.length += 1
+
+        if terminated or truncated:
+            events["episode_return"] = self.episode.total_reward
+            self.writer.row(self.env_steps, updates=self.agent.updates,
+                            episode=self.episode.index,
+                            episode_return=self.episode.total_reward,
+                            episode_length=self.episode.length, **self.update_stats.pop())
+            self.episode = Episode(index=self.episode.index + 1)
+            self.obs, _ = self.env.reset()
+            self.noise.reset()
+
+        if self.env_steps > config.warmup_steps and len(self.replay) >= config.batch_size:
+            self.update_credit += config.updates_per_step
+            while self.update_credit >= 1.0:
+                batch = self.replay.sample(config.batch_size, self.replay_rng)
+                self.update_stats.add(self.agent.update(batch))
+                self.update_credit -= 1.0
+
+        if self.env_steps % config.eval_every == 0 or self.env_steps == config.total_env_steps:
+            events["eval_return_mean"] = self.evaluate()
+        return events
+
+    def evaluate(self) -> float:
+        """Run the evaluation episodes (no noise, fixed start seeds) and record them."""
+        self.last_eval = evaluate(self.agent.act, self.eval_env, self.scaler,
+                                  eval_seeds(self.config.seed, self.config.eval_episodes))
+        self.writer.row(self.env_steps, updates=self.agent.updates,
+                        eval_return_mean=self.last_eval.mean(),
+                        eval_return_std=self.last_eval.std())
+        self.writer.scalar("steps_per_second", self.steps_per_second(), self.env_steps)
+        return float(self.last_eval.mean())
+
+    def steps_per_second(self) -> float:
+        return self.env_steps / max(time.perf_counter() - self.started, 1e-9)
+
+    def finish(self) -> dict[str, Any]:
+        """Write the checkpoint, ``curve.png`` and ``summary.json``; return the summary."""
+        config = self.config
+        wall_seconds = time.perf_counter() - self.started
+        self.writer.close()
+        counters = {"env_steps": self.env_steps, "updates": self.agent.updates,
+                    "episodes": self.episode.index}
+        save_checkpoint(self.run_dir / "checkpoint", self.agent, self.env_info, counters)
+        plot_curve(self.run_dir / "metrics.csv", self.run_dir / "curve.png",
+                   f"DDPG ({config.preset}) on {config.env_id}, seed {config.seed}")
+        summary = {
+            "eval_return_mean": float(self.last_eval.mean()),
+            "eval_return_std": float(self.last_eval.std()),
+            "eval_episodes": int(self.last_eval.size), **counters,
+            "wall_seconds": wall_seconds, "steps_per_second": self.env_steps / wall_seconds,
+            "preset": config.preset, "env_id": config.env_id, "seed": config.seed,
+            "versions": library_versions(),
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        self.env.close()
+        self.eval_env.close()
+        return summary
+
+
 def train(config: DDPGConfig, run_dir: Path, console: Console | None = None,
           progress: bool = True) -> dict[str, Any]:
     """Train a DDPG agent with ``config``, writing everything to ``run_dir``; return the summary.
 
     ``run_dir`` is created (it must not exist, or be empty) once the environment has been checked.
     It receives ``config.json``, ``metrics.csv``, TensorBoard events, ``curve.png``,
-    ``checkpoint/`` and ``summary.json``.
+    ``checkpoint/`` and ``summary.json``. A progress bar shows on a terminal; elsewhere (or with
+    ``progress=False``) one line is printed per evaluation.
     """
     console = console or Console()
-    torch.set_num_threads(config.torch_threads)
-    env, eval_env = make_env(config.env_id), make_env(config.env_id)
-    create_run_dir(run_dir)
+    trainer = Trainer(config, run_dir, console)
     console.print(f"dpgkit: training {config.preset} on {config.env_id} (seed {config.seed}, "
                   f"{config.total_env_steps} env steps) -> {run_dir}")
-    obs_dim, action_dim = space_dims(env)
-    scaler = ActionScaler(env.action_space)
-    agent = DDPGAgent(obs_dim, action_dim, config)
-    replay = ReplayBuffer(config.replay_size, obs_dim, action_dim)
-    warmup_rng, noise_rng, replay_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
-    noise = make_noise(config, action_dim, noise_rng)
-    (run_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
-    writer = MetricsWriter(run_dir)
-    writer.tensorboard.add_text("config", "\n".join(
-        f"    {k} = {v}" for k, v in config_to_dict(config).items()))
-    update_stats = RunningMeans()
-
+    live = progress and console.is_terminal
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]:>5.0f} steps/s"),
                    TextColumn("return {task.fields[last_return]}"),
                    TextColumn("eval {task.fields[last_eval]}"), TimeElapsedColumn(),
-                   console=console, disable=not progress)
+                   console=console, disable=not live)
     task = bar.add_task(f"{config.env_id} {config.preset}", total=config.total_env_steps,
                         rate=0.0, last_return="-", last_eval="-")
-
-    obs, _ = env.reset(seed=config.seed)
-    noise.reset()
-    episode = Episode()
-    update_credit, last_eval = 0.0, np.array([np.nan])
-    start = time.perf_counter()
     with bar:
-        for env_steps in range(1, config.total_env_steps + 1):
-            action = explore_action(agent, obs, noise, env_steps - 1, config, warmup_rng)
-            next_obs, reward, terminated, truncated, _ = env.step(scaler.to_env(action))
-            # next_obs is the true next state even at an episode's end: the reset comes below.
-            replay.add(obs, action, float(reward), next_obs, terminated, truncated)
-            obs = next_obs
-            episode.total_reward += float(reward)
-            episode.length += 1
-
-            if terminated or truncated:
-                writer.row(env_steps, updates=agent.updates, episode=episode.index,
-                           episode_return=episode.total_reward, episode_length=episode.length,
-                           **update_stats.pop())
-                bar.update(task, last_return=f"{episode.total_reward:8.1f}")
-                episode = Episode(index=episode.index + 1)
-                obs, _ = env.reset()
-                noise.reset()
-
-            if env_steps > config.warmup_steps and len(replay) >= config.batch_size:
-                update_credit += config.updates_per_step
-                while update_credit >= 1.0:
-                    update_stats.add(agent.update(replay.sample(config.batch_size, replay_rng)))
-                    update_credit -= 1.0
-
-            if env_steps % config.eval_every == 0 or env_steps == config.total_env_steps:
-                last_eval = evaluate(agent.act, eval_env, scaler,
-                                     eval_seeds(config.seed, config.eval_episodes))
-                writer.row(env_steps, updates=agent.updates, eval_return_mean=last_eval.mean(),
-                           eval_return_std=last_eval.std())
-                rate = env_steps / (time.perf_counter() - start)
-                writer.scalar("steps_per_second", rate, env_steps)
-                bar.update(task, last_eval=f"{last_eval.mean():8.1f}")
-                if not progress or not console.is_terminal:
-                    console.print(f"step {env_steps:>8d}  eval return {last_eval.mean():9.2f} "
-                                  f"+- {last_eval.std():7.2f}  ({rate:.0f} steps/s)")
-            if env_steps % 50 == 0:
-                bar.update(task, completed=env_steps,
-                           rate=env_steps / (time.perf_counter() - start))
-        bar.update(task, completed=config.total_env_steps)
-    wall_seconds = time.perf_counter() - start
-    writer.close()
-
-    env_info = {"env_id": config.env_id, "obs_dim": obs_dim, "action_dim": action_dim,
-                "action_low": scaler.low.tolist(), "action_high": scaler.high.tolist()}
-    counters = {"env_steps": config.total_env_steps, "updates": agent.updates,
-                "episodes": episode.index}
-    save_checkpoint(run_dir / "checkpoint", agent, env_info, counters)
-    plot_curve(run_dir / "metrics.csv", run_dir / "curve.png",
-               f"DDPG ({config.preset}) on {config.env_id}, seed {config.seed}")
-    summary = {
-        "eval_return_mean": float(last_eval.mean()), "eval_return_std": float(last_eval.std()),
-        "eval_episodes": int(last_eval.size), "env_steps": config.total_env_steps,
-        "updates": agent.updates, "episodes": episode.index, "wall_seconds": wall_seconds,
-        "steps_per_second": config.total_env_steps / wall_seconds, "preset": config.preset,
-        "env_id": config.env_id, "seed": config.seed, "versions": library_versions(),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    env.close()
-    eval_env.close()
-    return summary
+        while trainer.env_steps < config.total_env_steps:
+            events = trainer.step()
+            if "episode_return" in events:
+                bar.update(task, last_return=f"{events['episode_return']:8.1f}")
+            if "eval_return_mean" in events:
+                bar.update(task, last_eval=f"{events['eval_return_mean']:8.1f}")
+                if not live:
+                    console.print(f"step {trainer.env_steps:>8d}  eval return "
+                                  f"{trainer.last_eval.mean():9.2f} +- "
+                                  f"{trainer.last_eval.std():7.2f}  "
+                                  f"({trainer.steps_per_second():.0f} steps/s)")
+            if trainer.env_steps % 50 == 0 or trainer.env_steps == config.total_env_steps:
+                bar.update(task, completed=trainer.env_steps, rate=trainer.steps_per_second())
+    return trainer.finish()

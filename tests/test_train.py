@@ -1,0 +1,98 @@
+"""The training loop: what it stores, when it updates, and that a seed fixes every bit."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import safetensors.torch
+
+from dpgkit.config import preset_config
+from dpgkit.train import Trainer, train
+
+COUNTING = "dpgkit-test/Counting-v0"  # tests/toy_envs.py: truncated at 5 steps, odd episodes end at 3
+
+
+def counting_trainer(tmp_path, **overrides) -> Trainer:
+    settings = dict(env_id=COUNTING, actor_hidden=(8,), critic_hidden=(8,), batch_size=4,
+                    warmup_steps=6, total_env_steps=1000, eval_every=1000, eval_episodes=1)
+    config = preset_config("ddpg", **{**settings, **overrides})
+    return Trainer(config, tmp_path / "run")
+
+
+def test_episode_ends_store_the_true_final_obs_and_only_termination_cuts_bootstrap(tmp_path):
+    trainer = counting_trainer(tmp_path)
+    for _ in range(13):  # episode 0: 5 steps, truncated; 1: 3 steps, terminated; 2: 5, truncated
+        trainer.step()
+    replay = trainer.replay
+    episode = [0] * 5 + [1] * 3 + [2] * 5
+    step = [1, 2, 3, 4, 5, 1, 2, 3, 1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(replay.obs[:13], np.c_[episode, np.subtract(step, 1)])
+    np.testing.assert_array_equal(replay.next_obs[:13], np.c_[episode, step])
+    np.testing.assert_array_equal(replay.reward[:13], step)
+    terminated = np.zeros(13)
+    terminated[7] = 1
+    truncated = np.zeros(13, bool)
+    truncated[[4, 12]] = True
+    np.testing.assert_array_equal(replay.terminated[:13], terminated)
+    np.testing.assert_array_equal(replay.truncated[:13], truncated)
+    # a truncated transition keeps terminated = 0, so its TD target still bootstraps
+    assert replay.gather(np.array([4])).terminated.item() == 0.0
+    assert replay.gather(np.array([7])).terminated.item() == 1.0
+
+
+def test_actions_are_stored_in_unit_range_and_rescaled_at_the_env_edge(tmp_path):
+    trainer = counting_trainer(tmp_path, warmup_steps=0, gaussian_sigma=5.0)
+    for _ in range(40):
+        trainer.step()
+    env = trainer.env.unwrapped
+    stored = trainer.replay.action[:40]
+    assert np.all(np.abs(stored) <= 1)
+    sent = np.array(env.actions)
+    low, high = np.array([-1.0, 0.0]), np.array([3.0, 2.0])
+    np.testing.assert_allclose(sent, low + (stored + 1) * (high - low) / 2, rtol=1e-6)
+    assert np.any(stored == 1.0) and np.any(stored == -1.0), "sigma 5 noise must be clipped"
+
+
+def test_warmup_acts_uniformly_and_makes_no_update(tmp_path):
+    trainer = counting_trainer(tmp_path, warmup_steps=50)
+    for _ in range(50):
+        trainer.step()
+    assert trainer.agent.updates == 0
+    actions = trainer.replay.action[:50]
+    assert actions.min() < -0.8 and actions.max() > 0.8 and abs(actions.mean()) < 0.2
+    trainer.step()
+    assert trainer.agent.updates == 1
+
+
+@pytest.mark.parametrize("batch_size, updates_per_step", [(4, 1.0), (7, 0.5), (5, 2.0)])
+def test_batch_size_and_update_ratio_take_effect(tmp_path, batch_size, updates_per_step):
+    trainer = counting_trainer(tmp_path, batch_size=batch_size, updates_per_step=updates_per_step)
+    sizes = []
+    update = trainer.agent.update
+    trainer.agent.update = lambda batch: sizes.append(len(batch.reward)) or update(batch)
+    for _ in range(26):
+        trainer.step()
+    assert set(sizes) == {batch_size}
+    assert len(sizes) == int((26 - 6) * updates_per_step)
+
+
+def test_ou_noise_restarts_at_each_episode_start(tmp_path):
+    trainer = counting_trainer(tmp_path, warmup_steps=0, exploration_noise="ou", ou_mu=0.0)
+    for _ in range(4):
+        trainer.step()
+    assert np.all(trainer.noise.x != 0.0)
+    trainer.step()  # the 5th step truncates episode 0
+    assert np.all(trainer.noise.x == 0.0)
+
+
+def test_same_seed_gives_identical_bits(tmp_path, tiny_config):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    summaries = [train(tiny_config, run, progress=False) for run in runs]
+    a, b = (safetensors.torch.load_file(str(r / "checkpoint" / "model.safetensors")) for r in runs)
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+    assert (runs[0] / "metrics.csv").read_bytes() == (runs[1] / "metrics.csv").read_bytes()
+    drop = ("wall_seconds", "steps_per_second")
+    assert ({k: v for k, v in summaries[0].items() if k not in drop}
+            == {k: v for k, v in summaries[1].items() if k not in drop})
+    other = train(dataclasses.replace(tiny_config, seed=1), tmp_path / "c", progress=False)
+    assert other["eval_return_mean"] != summaries[0]["eval_return_mean"]

@@ -1,0 +1,41 @@
+"""Small environments whose episodes, observations and rewards are known exactly."""
+
+import gymnasium as gym
+import numpy as np
+
+
+class CountingEnv(gym.Env):
+    """obs = [episode index, step within the episode]; reward = the step reached.
+
+    Terminates after ``terminate_after`` steps in odd episodes (a true terminal state); in even
+    episodes it runs until the TimeLimit wrapper truncates it. The action space has asymmetric
+    bounds, low = [-1, 0], high = [3, 2], to check action rescaling.
+    """
+
+    def __init__(self, terminate_after: int = 3) -> None:
+        self.terminate_after = terminate_after
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(np.array([-1.0, 0.0], np.float32),
+                                           np.array([3.0, 2.0], np.float32))
+        self.episode = -1
+        self.t = 0
+        self.actions: list[np.ndarray] = []
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.episode, self.t], dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.episode += 1
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action: np.ndarray):
+        assert self.action_space.contains(action), action
+        self.actions.append(np.array(action))
+        self.t += 1
+        terminated = self.episode % 2 == 1 and self.t >= self.terminate_after
+        return self._obs(), float(self.t), terminated, False, {}
+
+
+gym.register("dpgkit-test/Counting-v0", entry_point=CountingEnv, max_episode_steps=5)
