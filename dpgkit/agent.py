@@ -14,7 +14,7 @@ import copy
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import actor_loss, critic_loss, soft_update, td_target
@@ -34,6 +34,12 @@ def _optimizer(params: list[nn.Parameter], name: str, lr: float, weight_decay: f
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+def _gradient_step(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
 
 
 class DDPGAgent:
@@ -82,17 +88,19 @@ class DDPGAgent:
         self.updates += 1
         return {**critic_info, **actor_info}
 
+    def next_q(self, next_obs: Tensor) -> Tensor:
+        """Q'(s', mu'(s')): the target critic at the target actor's action, shape (B,)."""
+        return self.critic_target(next_obs, self.actor_target(next_obs))
+
     def update_critic(self, batch: Batch) -> dict[str, float]:
         """One gradient step on critic_loss(Q_w(s, a), y)."""
         with torch.no_grad():
-            next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
-            y = td_target(batch.reward, batch.terminated, next_q, self.config.gamma)
+            y = td_target(batch.reward, batch.terminated, self.next_q(batch.next_obs),
+                          self.config.gamma)
         self.critic.train()
         q = self.critic(batch.obs, batch.action)
         loss = critic_loss(q, y)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_optimizer.step()
+        _gradient_step(self.critic_optimizer, loss)
         return {"critic_loss": loss.item(), "q_mean": q.mean().item()}
 
     def update_actor(self, batch: Batch) -> dict[str, float]:
@@ -105,9 +113,7 @@ class DDPGAgent:
         self.critic.requires_grad_(False)
         try:
             loss = actor_loss(self.critic(batch.obs, self.actor(batch.obs)))
-            self.actor_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.actor_optimizer.step()
+            _gradient_step(self.actor_optimizer, loss)
         finally:
             self.critic.requires_grad_(True)
         return {"actor_loss": loss.item()}

@@ -18,6 +18,7 @@ import torch
 from dpgkit.agent import DDPGAgent
 from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
 from dpgkit.errors import CheckpointError, DpgkitError
+from dpgkit.td3 import make_agent
 
 FORMAT = "dpgkit-checkpoint"
 FORMAT_VERSION = 1
@@ -80,7 +81,7 @@ def load_agent(directory: Path) -> tuple[DDPGAgent, dict[str, Any]]:
     except (DpgkitError, KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{directory / META_FILE} holds a bad config or env section "
                               f"({error})") from None
-    agent = DDPGAgent(obs_dim, action_dim, config)
+    agent = make_agent(obs_dim, action_dim, config)
     path = directory / TENSORS_FILE
     try:
         tensors = safetensors.torch.load_file(str(path))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dpgkit.config import PRESETS, DDPGConfig, field_docs, preset_config
+from dpgkit.config import PRESETS, DDPGConfig, TD3Config, field_docs, preset_config
 from dpgkit.errors import DpgkitError
 
 EXIT_BAD_INPUT = 2
@@ -68,19 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, default=None,
                        help="run directory (default: runs/<env>-<preset>-seed<N>-<time>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    hints = typing.get_type_hints(DDPGConfig)
-    defaults = PRESETS["ddpg"]
+    hints = typing.get_type_hints(TD3Config)
     for name, doc in field_docs().items():
         if name == "preset":
             continue
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
         if name in SHORT_FLAGS:
             flags.insert(0, SHORT_FLAGS[name])
-        default = getattr(defaults, name)
+        preset = "ddpg" if hasattr(PRESETS["ddpg"], name) else "td3"
+        default = getattr(PRESETS[preset], name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         train.add_argument(*flags, dest=name, type=_flag_type(hints[name]), default=None,
-                           metavar=_metavar(hints[name]),
-                           help=f"{doc} (ddpg: {shown})")
+                           metavar=_metavar(hints[name]), help=f"{doc} ({preset}: {shown})")
 
     evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")

@@ -10,7 +10,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from dpgkit.errors import ConfigError
 
@@ -23,6 +23,8 @@ def _setting(default: Any, doc: str) -> Any:
 class DDPGConfig:
     """The settings of a DDPG run. The defaults are the ``ddpg`` preset (see ``docs/presets.md``)."""
 
+    algorithm: ClassVar[str] = "ddpg"
+
     # --- the run ---
     preset: str = _setting("ddpg", "Name of the preset these settings start from (recorded).")
     env_id: str = _setting("Pendulum-v1", "Gymnasium environment id, e.g. Pendulum-v1.")
@@ -31,6 +33,8 @@ class DDPGConfig:
     eval_every: int = _setting(2_000, "Evaluate the policy (no noise) every this many env steps.")
     eval_episodes: int = _setting(10, "Episodes per evaluation, each from a random start state.")
     torch_threads: int = _setting(1, "Threads torch may use (1 is fastest for small networks).")
+    num_envs: int = _setting(1, "Environments stepped together; env steps count transitions.")
+    vector_mode: str = _setting("sync", "How the envs run: sync (one process) or async.")
 
     # --- networks ---
     actor_hidden: tuple[int, ...] = _setting((256, 256), "Actor hidden layer sizes, e.g. 256,256.")
@@ -68,10 +72,40 @@ class DDPGConfig:
     ou_mu: float = _setting(0.0, "Ornstein-Uhlenbeck long-run mean mu.")
     ou_dt: float = _setting(1e-2, "Ornstein-Uhlenbeck time step dt per env step.")
     gaussian_sigma: float = _setting(0.1, "Standard deviation of Gaussian exploration noise.")
+    noise_decay: str = _setting(
+        "none", "Schedule of the noise scale (OU sigma or Gaussian std): none, linear, exponential.")
+    noise_decay_start: int = _setting(0, "Env step where the noise scale starts to decay.")
+    noise_decay_end: int = _setting(0, "Env step where the noise scale reaches its final value.")
+    noise_final_scale: float = _setting(
+        1.0, "Noise scale at noise_decay_end, as a fraction of the initial one, in (0, 1].")
 
     def __post_init__(self) -> None:
         _check_types(self)
         _check_ranges(self)
+
+
+@dataclass(frozen=True)
+class TD3Config(DDPGConfig):
+    """DDPG's settings plus those of TD3's three changes (Fujimoto et al. 2018)."""
+
+    algorithm: ClassVar[str] = "td3"
+
+    target_noise: float = _setting(
+        0.2, "TD3 target smoothing: std of the noise added to mu'(s') per action element.")
+    target_noise_clip: float = _setting(
+        0.5, "TD3 target smoothing: the noise is clipped to [-target_noise_clip, target_noise_clip].")
+    policy_delay: int = _setting(
+        2, "TD3 delay: actor and target updates happen once every policy_delay critic updates.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.target_noise >= 0, f"target_noise must be >= 0, got {self.target_noise}")
+        _check(self.target_noise_clip >= 0,
+               f"target_noise_clip must be >= 0, got {self.target_noise_clip}")
+        _check(self.policy_delay >= 1, f"policy_delay must be >= 1, got {self.policy_delay}")
+
+
+CONFIG_CLASSES: dict[str, type[DDPGConfig]] = {"ddpg": DDPGConfig, "td3": TD3Config}
 
 
 def _check(ok: bool, message: str) -> None:
@@ -82,7 +116,7 @@ def _check(ok: bool, message: str) -> None:
 def _check_ranges(c: DDPGConfig) -> None:
     _check(c.env_id != "", "env_id is empty: give a Gymnasium id such as --env Pendulum-v1")
     _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
-    for name in ("total_env_steps", "eval_every", "eval_episodes", "torch_threads",
+    for name in ("total_env_steps", "eval_every", "eval_episodes", "torch_threads", "num_envs",
                  "batch_size", "replay_size"):
         value = getattr(c, name)
         _check(value >= 1, f"{name} must be >= 1, got {value}")
@@ -116,10 +150,19 @@ def _check_ranges(c: DDPGConfig) -> None:
     for name in ("ou_sigma", "gaussian_sigma"):
         value = getattr(c, name)
         _check(value >= 0, f"{name} must be >= 0, got {value}")
+    _check(c.vector_mode in ("sync", "async"), f"vector_mode must be sync or async, got "
+           f"{c.vector_mode!r}")
+    _check(c.noise_decay in ("none", "linear", "exponential"),
+           f"noise_decay must be none, linear or exponential, got {c.noise_decay!r}")
+    _check(0 <= c.noise_decay_start <= c.noise_decay_end,
+           f"need 0 <= noise_decay_start <= noise_decay_end, got {c.noise_decay_start} and "
+           f"{c.noise_decay_end}")
+    _check(0 < c.noise_final_scale <= 1,
+           f"noise_final_scale must be in (0, 1], got {c.noise_final_scale}")
 
 
 def _check_types(c: DDPGConfig) -> None:
-    hints = typing.get_type_hints(DDPGConfig)
+    hints = typing.get_type_hints(type(c))
     for f in dataclasses.fields(c):
         value, expected = getattr(c, f.name), hints[f.name]
         if expected is float:
@@ -144,9 +187,17 @@ def _type_name(t: Any) -> str:
     return t.__name__ if isinstance(t, type) and not isinstance(t, types.GenericAlias) else str(t)
 
 
-def field_docs() -> dict[str, str]:
-    """Each config field's documentation, by field name."""
-    return {f.name: f.metadata["doc"] for f in dataclasses.fields(DDPGConfig)}
+def field_docs(cls: type[DDPGConfig] = TD3Config) -> dict[str, str]:
+    """Each config field's documentation, by field name (by default of every algorithm)."""
+    return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
+
+
+# Fujimoto et al. 2018's settings for their re-tuned DDPG ("Our DDPG") and for TD3.
+_FUJIMOTO: dict[str, Any] = dict(
+    gamma=0.99, actor_hidden=(400, 300), critic_hidden=(400, 300), critic_action_layer=0,
+    final_init=0.0, actor_lr=1e-3, critic_lr=1e-3, tau=5e-3, batch_size=100,
+    replay_size=1_000_000, warmup_steps=1_000, exploration_noise="gaussian", gaussian_sigma=0.1,
+)
 
 
 PRESETS: dict[str, DDPGConfig] = {
@@ -191,6 +242,11 @@ PRESETS: dict[str, DDPGConfig] = {
         ou_sigma=0.1,
         ou_dt=1.0,
     ),
+    # Fujimoto et al. 2018, "Our DDPG" (warm-up: 10,000 steps on HalfCheetah and Ant, else 1,000).
+    "our-ddpg": DDPGConfig(preset="our-ddpg", **_FUJIMOTO),
+    # Fujimoto et al. 2018, TD3: "our-ddpg" plus twin critics, target smoothing, delayed updates.
+    "td3": TD3Config(preset="td3", target_noise=0.2, target_noise_clip=0.5, policy_delay=2,
+                     **_FUJIMOTO),
     # The deck's off-policy deterministic actor-critic: no replay, no targets, plain SGD.
     "dpg-online": DDPGConfig(
         preset="dpg-online",
@@ -209,23 +265,32 @@ def preset_config(name: str, **overrides: Any) -> DDPGConfig:
     """The preset ``name`` with some fields replaced, checked like any config."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(DDPGConfig)}
+    preset = PRESETS[name]
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(preset)}
     if unknown:
-        raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-    return dataclasses.replace(PRESETS[name], **overrides)
+        raise ConfigError(f"preset {name} ({preset.algorithm}) has no setting "
+                          f"{', '.join(sorted(unknown))}: choose a preset that has (td3 for the "
+                          "TD3 settings)")
+    return dataclasses.replace(preset, **overrides)
 
 
 def config_to_dict(config: DDPGConfig) -> dict[str, Any]:
-    """The config as a JSON-ready dict (tuples become lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+    """The config as a JSON-ready dict (tuples become lists), with its ``algorithm``."""
+    fields = {k: list(v) if isinstance(v, tuple) else v
+              for k, v in dataclasses.asdict(config).items()}
+    return {"algorithm": config.algorithm, **fields}
 
 
 def config_from_dict(data: dict[str, Any]) -> DDPGConfig:
     """The inverse of :func:`config_to_dict`; unknown keys and bad values raise ConfigError."""
     if not isinstance(data, dict):
         raise ConfigError("a config must be a JSON object of field: value")
-    known = {f.name for f in dataclasses.fields(DDPGConfig)}
-    unknown = set(data) - known
+    data = dict(data)
+    algorithm = data.pop("algorithm", "ddpg")
+    if algorithm not in CONFIG_CLASSES:
+        raise ConfigError(f"unknown algorithm {algorithm!r}: one of {', '.join(CONFIG_CLASSES)}")
+    cls = CONFIG_CLASSES[algorithm]
+    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
-        raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-    return DDPGConfig(**data)
+        raise ConfigError(f"unknown config field(s) for {algorithm}: {', '.join(sorted(unknown))}")
+    return cls(**data)

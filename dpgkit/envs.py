@@ -6,6 +6,8 @@ Only this module and the training loop import Gymnasium. Inside dpgkit every act
 """
 
 import difflib
+import functools
+import importlib
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -16,9 +18,14 @@ from dpgkit.errors import EnvError
 
 
 def make_env(env_id: str) -> gym.Env:
-    """``gym.make(env_id)``, with a clear EnvError for unknown ids and unusable spaces."""
+    """The environment ``env_id`` names, checked: a Gymnasium id (``Pendulum-v1``,
+    ``module:Env-v0``) or ``package.module:ClassName`` for an env class of your own.
+
+    Raises EnvError with a clear message for unknown ids and spaces DDPG cannot act in.
+    """
+    env_class = _env_class(env_id)
     try:
-        env = gym.make(env_id)
+        env = env_class() if env_class is not None else gym.make(env_id)
     except gym.error.Error as error:
         raise EnvError(_unknown_env_message(env_id, error)) from None
     except ModuleNotFoundError as error:
@@ -26,6 +33,34 @@ def make_env(env_id: str) -> gym.Env:
                        f"install it (pip install {error.name}) and try again") from None
     check_spaces(env, env_id)
     return env
+
+
+def _env_class(env_id: str) -> type[gym.Env] | None:
+    """For ``package.module:ClassName``, that class; None for anything gym.make should handle."""
+    if ":" not in env_id:
+        return None
+    module_name, _, name = env_id.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise EnvError(f"cannot import {module_name!r} for environment {env_id!r} ({error}): "
+                       "install it or put it on PYTHONPATH") from None
+    found = getattr(module, name, None)
+    if isinstance(found, type) and issubclass(found, gym.Env):
+        return found
+    return None  # gymnasium's own "module:EnvId-v0" form: the import registered the id
+
+
+def make_vector_env(env_id: str, num_envs: int, mode: str) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``make_env(env_id)`` stepped together, sync or async.
+
+    Autoreset is SAME_STEP: when env i's episode ends, the step returns the first observation of
+    its next episode and the true final observation in ``info["final_obs"][i]``, so every step
+    of the vector env is a real transition of every env.
+    """
+    env_fns = [functools.partial(make_env, env_id) for _ in range(num_envs)]
+    vector_class = gym.vector.SyncVectorEnv if mode == "sync" else gym.vector.AsyncVectorEnv
+    return vector_class(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
 def _unknown_env_message(env_id: str, error: Exception) -> str:

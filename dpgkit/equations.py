@@ -55,6 +55,30 @@ def actor_loss(q_of_mu: Tensor) -> Tensor:
     return -q_of_mu.mean()
 
 
+def clipped_double_q(next_q1: Tensor, next_q2: Tensor) -> Tensor:
+    """Q'(s', a~) = min(Q'_1(s', a~), Q'_2(s', a~)).
+
+    TD3's first change (Fujimoto et al. 2018, "clipped double Q-learning"): the target uses the
+    smaller of two independently trained target critics, which counters Q's overestimation.
+
+    Shapes: (B,) and (B,) -> (B,).
+    """
+    return torch.minimum(next_q1, next_q2)
+
+
+def smoothed_target_action(next_action: Tensor, noise: Tensor, noise_clip: float) -> Tensor:
+    """a~ = clip(mu'(s') + clip(epsilon, -c, c), -1, 1), with epsilon ~ N(0, sigma^2).
+
+    TD3's second change ("target policy smoothing"): the target action is perturbed by clipped
+    noise, drawn independently per element, so Q' is fitted over a small neighbourhood of mu'(s')
+    and sharp peaks of the critic cannot be exploited. ``noise`` is the draw epsilon (already
+    scaled by sigma); the result stays in dpgkit's action range [-1, 1].
+
+    Shapes: (B, action_dim) for both tensors.
+    """
+    return (next_action + noise.clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
+
+
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """theta' <- tau * theta + (1 - tau) * theta'.
 

@@ -75,3 +75,15 @@ def make_noise(config: DDPGConfig, action_dim: int, rng: np.random.Generator,
                                       config.ou_dt, rng, num_envs)
     sigma = config.gaussian_sigma if config.exploration_noise == "gaussian" else 0.0
     return GaussianNoise(action_dim, sigma, rng, num_envs)
+
+
+def noise_scale(env_steps: int, kind: str, start: int, end: int, final_scale: float) -> float:
+    """The factor on the initial noise scale at ``env_steps``: 1 before ``start``,
+    ``final_scale`` after ``end``, and in between, with f = (env_steps - start) / (end - start),
+    linear: 1 + (final_scale - 1) f;  exponential: final_scale ** f."""
+    if kind == "none" or env_steps <= start:
+        return 1.0
+    fraction = 1.0 if env_steps >= end else (env_steps - start) / (end - start)
+    if kind == "linear":
+        return 1.0 + (final_scale - 1.0) * fraction
+    return final_scale**fraction

@@ -54,25 +54,30 @@ class ReplayBuffer:
         self,
         obs: np.ndarray,
         action: np.ndarray,
-        reward: float,
+        reward: float | np.ndarray,
         next_obs: np.ndarray,
-        terminated: bool,
-        truncated: bool,
+        terminated: bool | np.ndarray,
+        truncated: bool | np.ndarray,
     ) -> None:
-        """Store one transition, overwriting the oldest when full.
+        """Store one transition, or n at once (each argument with a leading dimension n),
+        overwriting the oldest when full.
 
         ``next_obs`` must be the observation the step actually reached (for the last step of an
         episode: the final observation, not the first one of the next episode).
         """
-        i = self.next_index
-        self.obs[i] = obs
-        self.action[i] = action
-        self.reward[i] = reward
-        self.next_obs[i] = next_obs
-        self.terminated[i] = terminated
-        self.truncated[i] = truncated
-        self.next_index = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        reward_arr = np.asarray(reward, dtype=np.float32).reshape(-1)
+        n = reward_arr.size
+        if n > self.capacity:
+            raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}")
+        i = (self.next_index + np.arange(n)) % self.capacity
+        self.obs[i] = np.reshape(obs, (n, -1))
+        self.action[i] = np.reshape(action, (n, -1))
+        self.reward[i] = reward_arr
+        self.next_obs[i] = np.reshape(next_obs, (n, -1))
+        self.terminated[i] = np.reshape(terminated, n)
+        self.truncated[i] = np.reshape(truncated, n)
+        self.next_index = int((self.next_index + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
 
     def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """B indices drawn uniformly, with replacement, from the stored transitions."""

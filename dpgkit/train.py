@@ -25,28 +25,36 @@ from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import library_versions, save_checkpoint
 from dpgkit.config import DDPGConfig, config_to_dict
 from dpgkit.errors import DpgkitError
-from dpgkit.envs import ActionScaler, eval_seeds, evaluate, make_env, space_dims
+from dpgkit.envs import (
+    ActionScaler,
+    eval_seeds,
+    evaluate,
+    make_env,
+    make_vector_env,
+    space_dims,
+)
 from dpgkit.metrics import MetricsWriter, RunningMeans
-from dpgkit.noise import Noise, make_noise
+from dpgkit.noise import Noise, make_noise, noise_scale
 from dpgkit.plotting import plot_curve
 from dpgkit.replay import ReplayBuffer
+from dpgkit.td3 import make_agent
 
 
 @dataclass
 class Episode:
-    """The running training episode: its return, length and index."""
+    """A running training episode of one env: its return and length."""
 
-    index: int = 0
     total_reward: float = 0.0
     length: int = 0
 
 
-def explore_action(agent: DDPGAgent, obs: np.ndarray, noise: Noise, env_steps: int,
-                   config: DDPGConfig, warmup_rng: np.random.Generator) -> np.ndarray:
-    """The behaviour policy: uniform in [-1, 1] during warm-up, else clip(mu(s) + noise, -1, 1)."""
+def explore_actions(agent: DDPGAgent, obs: np.ndarray, noise: Noise, env_steps: int,
+                    config: DDPGConfig, warmup_rng: np.random.Generator) -> np.ndarray:
+    """The behaviour policy for a batch of envs, shape (num_envs, action_dim): uniform in
+    [-1, 1] during warm-up, else clip(mu(s) + noise, -1, 1)."""
     if env_steps < config.warmup_steps:
-        return warmup_rng.uniform(-1.0, 1.0, agent.action_dim)
-    return np.clip(agent.act(obs) + noise.sample()[0], -1.0, 1.0)
+        return warmup_rng.uniform(-1.0, 1.0, (len(obs), agent.action_dim))
+    return np.clip(agent.act(obs) + noise.sample(), -1.0, 1.0)
 
 
 def create_run_dir(run_dir: Path) -> None:
@@ -67,23 +75,26 @@ def create_run_dir(run_dir: Path) -> None:
 class Trainer:
     """One run: its environments, agent, replay, noise, random generators, counters and records.
 
-    ``step()`` advances the run by one environment step (and the updates due after it);
+    ``step()`` advances every env by one step (and makes the updates due after it);
     ``finish()`` writes the checkpoint, the curve and the summary. :func:`train` drives it.
+    With ``num_envs`` envs, one step adds ``num_envs`` transitions, and ``env_steps`` counts
+    transitions.
     """
 
-    def __init__(self, config: DDPGConfig, run_dir: Path, console: Console | None = None) -> None:
+    def __init__(self, config: DDPGConfig, run_dir: Path) -> None:
         self.config, self.run_dir = config, run_dir
-        self.console = console or Console()
         torch.set_num_threads(config.torch_threads)
-        self.env, self.eval_env = make_env(config.env_id), make_env(config.env_id)
+        self.eval_env = make_env(config.env_id)  # made first: a bad env fails before anything
+        self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode)
         create_run_dir(run_dir)
-        obs_dim, action_dim = space_dims(self.env)
-        self.scaler = ActionScaler(self.env.action_space)
-        self.agent = DDPGAgent(obs_dim, action_dim, config)
+        obs_dim, action_dim = space_dims(self.eval_env)
+        self.scaler = ActionScaler(self.eval_env.action_space)
+        self.agent = make_agent(obs_dim, action_dim, config)
         self.replay = ReplayBuffer(config.replay_size, obs_dim, action_dim)
         self.warmup_rng, noise_rng, self.replay_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
-        self.noise = make_noise(config, action_dim, noise_rng)
+        self.noise = make_noise(config, action_dim, noise_rng, config.num_envs)
+        self.initial_noise_sigma = self.noise.sigma
         self.env_info = {"env_id": config.env_id, "obs_dim": obs_dim, "action_dim": action_dim,
                          "action_low": self.scaler.low.tolist(),
                          "action_high": self.scaler.high.tolist()}
@@ -94,48 +105,59 @@ class Trainer:
         self.update_stats = RunningMeans()
 
         self.env_steps = 0
-        self.episode = Episode()
+        self.episodes_done = 0
+        self.episodes = [Episode() for _ in range(config.num_envs)]
         self.update_credit = 0.0
         self.last_eval = np.array([np.nan])
         self.started = time.perf_counter()
-        self.obs, _ = self.env.reset(seed=config.seed)
+        self.obs, _ = self.envs.reset(seed=config.seed)  # env i is seeded with seed + i
         self.noise.reset()
 
     def step(self) -> dict[str, float]:
-        """One env step, its replay entry, the updates due, and an evaluation if one is due.
+        """One step of every env, its transitions into the replay, the updates due, and an
+        evaluation if one is due.
 
-        Returns what happened that is worth showing: ``episode_return`` when an episode ended,
+        Returns what is worth showing: ``episode_return`` when an episode ended,
         ``eval_return_mean`` when an evaluation ran.
         """
         config, events = self.config, {}
-        action = explore_action(self.agent, self.obs, self.noise, self.env_steps, config,
-                                self.warmup_rng)
-        next_obs, reward, terminated, truncated, _ = self.env.step(self.scaler.to_env(action))
-        # next_obs is the true next state even at an episode's end: the reset comes below.
-        self.replay.add(self.obs, action, float(reward), next_obs, terminated, truncated)
+        self.noise.sigma = self.initial_noise_sigma * noise_scale(
+            self.env_steps, config.noise_decay, config.noise_decay_start,
+            config.noise_decay_end, config.noise_final_scale)
+        action = explore_actions(self.agent, self.obs, self.noise, self.env_steps, config,
+                                 self.warmup_rng)
+        next_obs, reward, terminated, truncated, info = self.envs.step(self.scaler.to_env(action))
+        # Store the state each step really reached: where an episode ended, the vector env has
+        # already reset that env, and its true final observation is in info["final_obs"].
+        reached = next_obs.copy()
+        for i in np.flatnonzero(info.get("_final_obs", [])):
+            reached[i] = info["final_obs"][i]
+        self.replay.add(self.obs, action, reward, reached, terminated, truncated)
         self.obs = next_obs
-        self.env_steps += 1
-        self.episode.total_reward += float(reward)
-        self.episode.length += 1
+        steps_before = self.env_steps
+        self.env_steps += config.num_envs
 
-        if terminated or truncated:
-            events["episode_return"] = self.episode.total_reward
-            self.writer.row(self.env_steps, updates=self.agent.updates,
-                            episode=self.episode.index,
-                            episode_return=self.episode.total_reward,
-                            episode_length=self.episode.length, **self.update_stats.pop())
-            self.episode = Episode(index=self.episode.index + 1)
-            self.obs, _ = self.env.reset()
-            self.noise.reset()
+        for i, episode in enumerate(self.episodes):
+            episode.total_reward += float(reward[i])
+            episode.length += 1
+            if terminated[i] or truncated[i]:
+                events["episode_return"] = episode.total_reward
+                self.writer.row(self.env_steps, updates=self.agent.updates,
+                                episode=self.episodes_done, episode_return=episode.total_reward,
+                                episode_length=episode.length, **self.update_stats.pop())
+                self.episodes[i] = Episode()
+                self.episodes_done += 1
+                self.noise.reset(i)
 
         if self.env_steps > config.warmup_steps and len(self.replay) >= config.batch_size:
-            self.update_credit += config.updates_per_step
+            self.update_credit += config.num_envs * config.updates_per_step
             while self.update_credit >= 1.0:
                 batch = self.replay.sample(config.batch_size, self.replay_rng)
                 self.update_stats.add(self.agent.update(batch))
                 self.update_credit -= 1.0
 
-        if self.env_steps % config.eval_every == 0 or self.env_steps == config.total_env_steps:
+        if (self.env_steps // config.eval_every > steps_before // config.eval_every
+                or self.env_steps >= config.total_env_steps):
             events["eval_return_mean"] = self.evaluate()
         return events
 
@@ -158,10 +180,11 @@ class Trainer:
         wall_seconds = time.perf_counter() - self.started
         self.writer.close()
         counters = {"env_steps": self.env_steps, "updates": self.agent.updates,
-                    "episodes": self.episode.index}
+                    "episodes": self.episodes_done}
         save_checkpoint(self.run_dir / "checkpoint", self.agent, self.env_info, counters)
         plot_curve(self.run_dir / "metrics.csv", self.run_dir / "curve.png",
-                   f"DDPG ({config.preset}) on {config.env_id}, seed {config.seed}")
+                   f"{config.algorithm.upper()} ({config.preset}) on {config.env_id}, "
+                   f"seed {config.seed}")
         summary = {
             "eval_return_mean": float(self.last_eval.mean()),
             "eval_return_std": float(self.last_eval.std()),
@@ -171,7 +194,7 @@ class Trainer:
             "versions": library_versions(),
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        self.env.close()
+        self.envs.close()
         self.eval_env.close()
         return summary
 
@@ -186,7 +209,7 @@ def train(config: DDPGConfig, run_dir: Path, console: Console | None = None,
     ``progress=False``) one line is printed per evaluation.
     """
     console = console or Console()
-    trainer = Trainer(config, run_dir, console)
+    trainer = Trainer(config, run_dir)
     console.print(f"dpgkit: training {config.preset} on {config.env_id} (seed {config.seed}, "
                   f"{config.total_env_steps} env steps) -> {run_dir}")
     live = progress and console.is_terminal
@@ -209,6 +232,6 @@ def train(config: DDPGConfig, run_dir: Path, console: Console | None = None,
                                   f"{trainer.last_eval.mean():9.2f} +- "
                                   f"{trainer.last_eval.std():7.2f}  "
                                   f"({trainer.steps_per_second():.0f} steps/s)")
-            if trainer.env_steps % 50 == 0 or trainer.env_steps == config.total_env_steps:
+            if trainer.env_steps % 50 < config.num_envs:
                 bar.update(task, completed=trainer.env_steps, rate=trainer.steps_per_second())
     return trainer.finish()

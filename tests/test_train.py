@@ -44,7 +44,7 @@ def test_actions_are_stored_in_unit_range_and_rescaled_at_the_env_edge(tmp_path)
     trainer = counting_trainer(tmp_path, warmup_steps=0, gaussian_sigma=5.0)
     for _ in range(40):
         trainer.step()
-    env = trainer.env.unwrapped
+    env = trainer.envs.envs[0].unwrapped
     stored = trainer.replay.action[:40]
     assert np.all(np.abs(stored) <= 1)
     sent = np.array(env.actions)

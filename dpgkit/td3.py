@@ -1,0 +1,95 @@
+"""TD3 (Fujimoto et al. 2018): DDPG plus three named changes, and nothing else.
+
+1. Clipped double Q-learning: two critics Q_1, Q_2 learn from one target that uses the smaller
+   of their target copies, y = r + gamma (1 - terminated) min_i Q'_i(s', a~).
+2. Target policy smoothing: a~ = clip(mu'(s') + clip(epsilon, -c, c), -1, 1), epsilon ~ N(0, sigma^2)
+   per action element.
+3. Delayed policy updates: the actor and all targets are updated once every ``policy_delay``
+   critic updates. The actor ascends Q_1 only.
+
+Each change is one overridden method below; everything else is :class:`~dpgkit.agent.DDPGAgent`.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from dpgkit.agent import DDPGAgent, _frozen_copy, _gradient_step, _optimizer
+from dpgkit.config import DDPGConfig, TD3Config
+from dpgkit.equations import (
+    clipped_double_q,
+    critic_loss,
+    smoothed_target_action,
+    soft_update,
+    td_target,
+)
+from dpgkit.networks import Critic
+from dpgkit.replay import Batch
+
+
+class TD3Agent(DDPGAgent):
+    """DDPG with twin critics, target policy smoothing and delayed actor/target updates."""
+
+    config: TD3Config
+
+    def __init__(self, obs_dim: int, action_dim: int, config: TD3Config) -> None:
+        super().__init__(obs_dim, action_dim, config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed + 1)  # the second critic starts elsewhere than the first
+            self.critic2 = Critic(obs_dim, action_dim, config.critic_hidden,
+                                  config.critic_action_layer, config.batch_norm, config.final_init)
+        self.critic2_target = _frozen_copy(self.critic2)
+        self.critic_optimizer = _optimizer(
+            [*self.critic.parameters(), *self.critic2.parameters()], config.optimizer,
+            config.critic_lr, config.critic_weight_decay)
+        # the target-smoothing noise has its own generator, so a run is reproducible from its seed
+        self.generator = torch.Generator().manual_seed(config.seed)
+
+    # change 1 and 2: the target uses min(Q'_1, Q'_2) at a smoothed target action
+    def next_q(self, next_obs: Tensor) -> Tensor:
+        """min_i Q'_i(s', a~) with a~ = clip(mu'(s') + clip(epsilon, -c, c), -1, 1)."""
+        next_action = self.actor_target(next_obs)
+        epsilon = self.config.target_noise * torch.randn(
+            next_action.shape, generator=self.generator, dtype=next_action.dtype)
+        next_action = smoothed_target_action(next_action, epsilon, self.config.target_noise_clip)
+        return clipped_double_q(self.critic_target(next_obs, next_action),
+                                self.critic2_target(next_obs, next_action))
+
+    # change 1: both critics regress on the one target
+    def update_critic(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on critic_loss(Q_1(s, a), y) + critic_loss(Q_2(s, a), y)."""
+        with torch.no_grad():
+            y = td_target(batch.reward, batch.terminated, self.next_q(batch.next_obs),
+                          self.config.gamma)
+        self.critic.train()
+        self.critic2.train()
+        q1 = self.critic(batch.obs, batch.action)
+        q2 = self.critic2(batch.obs, batch.action)
+        loss = critic_loss(q1, y) + critic_loss(q2, y)
+        _gradient_step(self.critic_optimizer, loss)
+        return {"critic_loss": loss.item(), "q_mean": q1.mean().item()}
+
+    # change 3: the actor and the targets move once every policy_delay critic updates
+    def update(self, batch: Batch) -> dict[str, float]:
+        """A critic update; every ``policy_delay``-th time also an actor and a target update."""
+        info = self.update_critic(batch)
+        self.updates += 1
+        if self.updates % self.config.policy_delay == 0:
+            info |= self.update_actor(batch)
+            self.update_targets()
+        return info
+
+    def update_targets(self) -> None:
+        """Soft updates of mu', Q'_1 and Q'_2."""
+        super().update_targets()
+        soft_update(self.critic2_target, self.critic2, self.config.tau)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {**super().modules(), "critic2": self.critic2,
+                "critic2_target": self.critic2_target}
+
+
+def make_agent(obs_dim: int, action_dim: int, config: DDPGConfig) -> DDPGAgent:
+    """The agent of ``config``'s algorithm: TD3Agent for a TD3Config, else DDPGAgent."""
+    if isinstance(config, TD3Config):
+        return TD3Agent(obs_dim, action_dim, config)
+    return DDPGAgent(obs_dim, action_dim, config)
