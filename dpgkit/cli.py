@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, default=None,
                        help="run directory (default: runs/<env>-<preset>-seed<N>-<time>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--seeds", default=None, metavar="SEEDS",
+                       help="train several seeds (0-4 or 0,3,7) in parallel into OUT/seed<N>, "
+                            "with an aggregate OUT/summary.json")
+    train.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="with --seeds: runs at a time (default: one per core)")
     hints = typing.get_type_hints(TD3Config)
     for name, doc in field_docs().items():
         if name == "preset":
@@ -81,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument(*flags, dest=name, type=_flag_type(hints[name]), default=None,
                            metavar=_metavar(hints[name]), help=f"{doc} ({preset}: {shown})")
 
+    plot = commands.add_parser("plot", help="plot runs against env steps (PNG and SVG)")
+    plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                      help="run directories, or --seeds directories (drawn as mean +- std)")
+    plot.add_argument("-o", "--output", type=Path, default=Path("plot.png"),
+                      help="output file; .png and .svg are both written (default: plot.png)")
+    plot.add_argument("--metric", default="eval_return_mean",
+                      help="a metrics.csv column (default: eval_return_mean)")
+    plot.add_argument("--reference", default=None, metavar="TASK",
+                      help="overlay TD3's published curve: HalfCheetah, Hopper or Walker2d")
+
     evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default: 10)")
@@ -89,10 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_run_dir(config: DDPGConfig) -> Path:
+def _default_run_dir(config: DDPGConfig, seeds: str | None = None) -> Path:
     env = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.env_id)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{env}-{config.preset}-seed{config.seed}-{stamp}"
+    which = f"seeds{seeds.replace(',', '_')}" if seeds else f"seed{config.seed}"
+    return Path("runs") / f"{env}-{config.preset}-{which}-{stamp}"
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -103,13 +119,38 @@ def _train(args: argparse.Namespace) -> int:
     overrides = {name: getattr(args, name) for name in field_docs()
                  if name != "preset" and getattr(args, name) is not None}
     config = preset_config(args.preset, **overrides)
-    run_dir = args.out or _default_run_dir(config)
+    run_dir = args.out or _default_run_dir(config, args.seeds)
     console = Console(soft_wrap=True)
+    if args.seeds is not None:
+        return _train_seeds(args, config, run_dir, console)
     summary = train(config, run_dir, console, progress=not args.no_progress)
     console.print(f"final evaluation: return {summary['eval_return_mean']:.2f} +- "
                   f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
                   f"({summary['wall_seconds']:.0f} s, {summary['steps_per_second']:.0f} steps/s)")
     console.print(f"run directory: {run_dir}  (next: dpgkit eval {run_dir})")
+    return 0
+
+
+def _train_seeds(args: argparse.Namespace, config: DDPGConfig, out: Path, console: Any) -> int:
+    from dpgkit.seeds import parse_seeds, train_seeds
+
+    if args.seed is not None:
+        raise DpgkitError("give either --seed or --seeds, not both")
+    seeds = parse_seeds(args.seeds)
+    console.print(f"dpgkit: training {config.preset} on {config.env_id}, seeds {seeds} "
+                  f"({config.total_env_steps} env steps each) -> {out}")
+    summary = train_seeds(config, seeds, out, args.workers, report=console.print)
+    console.print(f"over {len(seeds)} seeds: eval return {summary['eval_return_mean']:.2f} +- "
+                  f"{summary['eval_return_std']:.2f} ({summary['wall_seconds']:.0f} s); "
+                  f"summary: {out / 'summary.json'}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from dpgkit.plotting import plot_runs
+
+    for path in plot_runs(args.run_dirs, args.output, args.metric, args.reference):
+        print(f"wrote {path}")
     return 0
 
 
@@ -147,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dpgkit`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "eval": _eval}[args.command](args)
+        return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
     except DpgkitError as error:
         print(f"dpgkit: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

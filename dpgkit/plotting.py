@@ -1,4 +1,5 @@
-"""The learning curve of a run, drawn with matplotlib from its ``metrics.csv``."""
+"""Learning curves drawn with matplotlib from runs' ``metrics.csv``: one run's ``curve.png``,
+and ``dpgkit plot`` for several runs or groups of seeds."""
 
 from pathlib import Path
 
@@ -7,7 +8,11 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+import numpy as np  # noqa: E402
+
+from dpgkit.errors import DpgkitError  # noqa: E402
 from dpgkit.metrics import read_metrics  # noqa: E402
+from dpgkit.reference import TD3_CURVES  # noqa: E402
 
 
 def plot_curve(metrics_csv: Path, out: Path, title: str) -> None:
@@ -35,3 +40,57 @@ def plot_curve(metrics_csv: Path, out: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
+
+
+def _eval_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = [r for r in read_metrics(run_dir / "metrics.csv") if metric in r]
+    if not rows:
+        raise DpgkitError(f"{run_dir / 'metrics.csv'} has no {metric!r} values")
+    return np.array([r["env_steps"] for r in rows]), np.array([r[metric] for r in rows])
+
+
+def _seed_dirs(run_dir: Path) -> list[Path]:
+    """The run directories a path stands for: its seed*/ subdirectories, or itself."""
+    seeds = sorted(p for p in run_dir.glob("seed*") if (p / "metrics.csv").is_file())
+    if seeds:
+        return seeds
+    if (run_dir / "metrics.csv").is_file():
+        return [run_dir]
+    raise DpgkitError(f"{run_dir} is not a run directory (no metrics.csv, no seed*/ runs)")
+
+
+def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
+              reference: str | None = None) -> list[Path]:
+    """``metric`` against env steps: a line per run, or mean and +-std band per multi-seed
+    directory; optionally TD3's published curve for task ``reference``. Writes PNG and SVG."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=130)
+    max_steps = 0.0
+    for run_dir in run_dirs:
+        curves = [_eval_curve(d, metric) for d in _seed_dirs(run_dir)]
+        x = curves[0][0]
+        ys = np.array([np.interp(x, cx, cy) for cx, cy in curves])
+        max_steps = max(max_steps, float(x.max()))
+        label = f"{run_dir.name} ({len(curves)} seed{'s' if len(curves) > 1 else ''})"
+        (line,) = ax.plot(x, ys.mean(0), lw=2, label=label)
+        if len(curves) > 1:
+            ax.fill_between(x, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0),
+                            color=line.get_color(), alpha=0.2)
+    if reference is not None:
+        if reference not in TD3_CURVES:
+            raise DpgkitError(f"no published curve for {reference!r}: one of "
+                              f"{', '.join(TD3_CURVES)}")
+        points = sorted((s, v) for s, v in TD3_CURVES[reference].items() if s <= max_steps * 1.05)
+        steps, values = zip(*points) if points else ((), ())
+        ax.plot(steps, values, "k--", marker="s", ms=4, lw=1,
+                label=f"TD3, Fujimoto et al. 2018 ({reference}-v1, 10 seeds)")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(f"{metric.replace('_', ' ')} against environment steps")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    written = [out.with_suffix(".png"), out.with_suffix(".svg")]
+    for path in written:
+        fig.savefig(path)
+    plt.close(fig)
+    return written

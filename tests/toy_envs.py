@@ -39,3 +39,34 @@ class CountingEnv(gym.Env):
 
 
 gym.register("dpgkit-test/Counting-v0", entry_point=CountingEnv, max_episode_steps=5)
+
+
+class StaggeredEnv(gym.Env):
+    """Each instance k (in order of creation) has episodes of 2 + k steps: even episodes end
+    terminated, odd ones truncated. obs = [k, episode, step]. Loaded as
+    ``toy_envs:StaggeredEnv`` to check module:Class loading and vector-env autoreset."""
+
+    instances = 0
+
+    def __init__(self) -> None:
+        self.k = StaggeredEnv.instances
+        StaggeredEnv.instances += 1
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.episode, self.t = -1, 0
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.k, self.episode, self.t], dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.episode += 1
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action: np.ndarray):
+        self.t += 1
+        ended = self.t >= 2 + self.k
+        terminated = ended and self.episode % 2 == 0
+        truncated = ended and self.episode % 2 == 1
+        return self._obs(), 1.0, terminated, truncated, {}

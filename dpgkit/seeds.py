@@ -1,0 +1,77 @@
+"""Many seeds of one config: parallel runs in sibling directories and one aggregate summary.
+
+``dpgkit train --seeds 0-4 --out DIR`` writes ``DIR/seed0`` ... ``DIR/seed4`` (each a full run
+directory) and ``DIR/summary.json`` with the mean, the standard deviation and the per-seed values
+of the final evaluation return.
+"""
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dpgkit.config import DDPGConfig
+from dpgkit.envs import make_env
+from dpgkit.errors import ConfigError, DpgkitError
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '1,5,7' -> [1, 5, 7]; '3' -> [3]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            seeds += range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise ConfigError(f"--seeds takes a range such as 0-4 or a list such as 0,3,7; got "
+                          f"{text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds must name distinct seeds >= 0, got {text!r}")
+    return seeds
+
+
+def _train_one(config: DDPGConfig, run_dir: Path) -> dict[str, Any]:
+    from rich.console import Console
+
+    from dpgkit.train import train
+
+    return train(config, run_dir, Console(quiet=True), progress=False)
+
+
+def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | None = None,
+                report: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train ``config`` once per seed, ``workers`` runs at a time (default: one per core)."""
+    workers = workers or min(len(seeds), os.cpu_count() or 1)
+    make_env(config.env_id).close()  # a bad env id fails here, before any process starts
+    if out.exists() and any(out.iterdir()):
+        raise DpgkitError(f"{out} already exists and is not empty: choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    per_seed: dict[int, dict[str, Any]] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_train_one, dataclasses.replace(config, seed=seed),
+                               out / f"seed{seed}"): seed for seed in seeds}
+        for future in as_completed(futures):
+            seed = futures[future]
+            per_seed[seed] = future.result()
+            report(f"seed {seed}: eval return {per_seed[seed]['eval_return_mean']:.2f} "
+                   f"({per_seed[seed]['wall_seconds']:.0f} s)")
+    finals = np.array([per_seed[s]["eval_return_mean"] for s in seeds])
+    summary = {
+        "preset": config.preset, "algorithm": config.algorithm, "env_id": config.env_id,
+        "env_steps": per_seed[seeds[0]]["env_steps"], "seeds": seeds,
+        "eval_return_mean": float(finals.mean()), "eval_return_std": float(finals.std()),
+        "per_seed": {str(s): per_seed[s]["eval_return_mean"] for s in seeds},
+        "wall_seconds": time.perf_counter() - started, "workers": workers,
+        "versions": per_seed[seeds[0]]["versions"],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
