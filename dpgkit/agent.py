@@ -123,6 +123,10 @@ class DDPGAgent:
         soft_update(self.actor_target, self.actor, self.config.tau)
         soft_update(self.critic_target, self.critic, self.config.tau)
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimisers by name (the keys used in checkpoints)."""
+        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+
     def modules(self) -> dict[str, nn.Module]:
         """The four networks by name (the keys used in checkpoints)."""
         return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,

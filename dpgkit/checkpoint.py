@@ -1,29 +1,42 @@
-"""Checkpoints that load without pickle: tensors in safetensors, everything else in JSON.
+"""Checkpoints that hold a whole run, are written atomically, and load without pickle.
 
-A checkpoint is a directory holding ``model.safetensors`` (the four networks, keys
-``actor.<param>``, ``critic.<param>``, ...) and ``checkpoint.json`` (format version, the resolved
-config, the environment's spaces, counters, library versions). Loading reads only these two
-formats, so a checkpoint from a stranger cannot run code.
+A checkpoint is a directory ``RUN_DIR/checkpoints/step-<env_steps>/`` holding exactly:
+
+- ``checkpoint.json``: format and version, the resolved config, the environment's spaces, every
+  counter, every random generator's state, the noise state, the optimisers' settings, library
+  versions, and the size and SHA-256 of each tensor file;
+- ``agent.safetensors``: the networks and the optimisers' tensors;
+- ``replay.safetensors``: the stored transitions.
+
+It is written to a hidden temporary directory, flushed to disk, then renamed into place, so it
+is either complete or absent. Loading reads only JSON and safetensors, checks that no other file
+is present and that every file has its recorded size and hash, so a truncated, edited or foreign
+checkpoint is refused with a clear message, and a stranger's checkpoint cannot run code.
 """
 
+import hashlib
 import json
+import os
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import safetensors.torch
 import torch
+from torch import Tensor
 
 from dpgkit.agent import DDPGAgent
-from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
+from dpgkit.config import config_from_dict
 from dpgkit.errors import CheckpointError, DpgkitError
 from dpgkit.td3 import make_agent
 
 FORMAT = "dpgkit-checkpoint"
-FORMAT_VERSION = 1
-TENSORS_FILE = "model.safetensors"
+FORMAT_VERSION = 2
 META_FILE = "checkpoint.json"
+TENSOR_FILES = ("agent.safetensors", "replay.safetensors")
+PREFIX = "step-"
 
 
 def library_versions() -> dict[str, str]:
@@ -36,26 +49,145 @@ def library_versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
-def save_checkpoint(directory: Path, agent: DDPGAgent, env_info: dict[str, Any],
-                    counters: dict[str, int]) -> None:
-    """Write the agent's networks and the run's metadata to ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{name}.{key}": value.detach().contiguous()
-               for name, module in agent.modules().items()
+# --- the agent as tensors and JSON -------------------------------------------------------------
+
+def agent_tensors(agent: DDPGAgent) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Every network parameter and buffer, and the optimisers' state, as flat named tensors;
+    the optimisers' settings (param_groups) as JSON."""
+    tensors = {f"{name}.{key}": value for name, module in agent.modules().items()
                for key, value in module.state_dict().items()}
-    safetensors.torch.save_file(tensors, str(directory / TENSORS_FILE))
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
-            "config": config_to_dict(agent.config), "env": env_info, "counters": counters,
+    groups = {}
+    for name, optimizer in agent.optimizers().items():
+        state = optimizer.state_dict()
+        groups[name] = state["param_groups"]
+        for index, slots in state["state"].items():
+            for slot, value in slots.items():
+                tensors[f"optimizer.{name}.{index}.{slot}"] = torch.as_tensor(value)
+    return tensors, {"param_groups": groups}
+
+
+def load_agent_tensors(agent: DDPGAgent, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+    """The inverse of :func:`agent_tensors`; a missing or misshapen tensor is a CheckpointError."""
+    for name, module in agent.modules().items():
+        state = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(f"{name}.")}
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            first_line = str(error).strip().splitlines()[0]
+            raise CheckpointError(f"the {name} tensors do not fit this config ({first_line})"
+                                  ) from None
+    for name, optimizer in agent.optimizers().items():
+        slots: dict[int, dict[str, Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith(f"optimizer.{name}."):
+                index, slot = key[len(f"optimizer.{name}."):].split(".")
+                slots.setdefault(int(index), {})[slot] = value
+        try:
+            optimizer.load_state_dict({"state": slots,
+                                       "param_groups": meta["param_groups"][name]})
+        except (ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(f"the {name} optimizer state does not fit ({error})") from None
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_checkpoint(checkpoints_dir: Path, env_steps: int, files: dict[str, dict[str, Tensor]],
+                     meta: dict[str, Any], keep: int) -> Path:
+    """Write ``files`` (tensor file name -> named tensors) and ``meta`` as the checkpoint of
+    ``env_steps``, atomically; then delete all but the newest ``keep`` checkpoints."""
+    final = checkpoints_dir / f"{PREFIX}{env_steps:012d}"
+    temporary = checkpoints_dir / f".tmp-{PREFIX}{env_steps:012d}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    manifest = {}
+    for name, tensors in files.items():
+        path = temporary / name
+        safetensors.torch.save_file({k: v.detach().contiguous() for k, v in tensors.items()},
+                                    str(path))
+        _fsync(path)
+        manifest[name] = {"bytes": path.stat().st_size, "sha256": _digest(path)}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "files": manifest,
             "versions": library_versions()}
-    (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    with (temporary / META_FILE).open("w") as file:
+        json.dump(meta, file, indent=1)
+        file.flush()
+        os.fsync(file.fileno())
+    _fsync(temporary)
+    if final.exists():  # the same step written again (e.g. after a resume): replace it
+        shutil.rmtree(final)
+    os.rename(temporary, final)
+    _fsync(checkpoints_dir)
+    for old in list_checkpoints(checkpoints_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
-def read_meta(directory: Path) -> dict[str, Any]:
-    """The checkpoint's JSON metadata, checked for format and version."""
-    path = directory / META_FILE
+# --- reading -----------------------------------------------------------------------------------
+
+def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
+    """The complete checkpoints in ``checkpoints_dir``, oldest first."""
+    if not checkpoints_dir.is_dir():
+        return []
+    return sorted(p for p in checkpoints_dir.iterdir()
+                  if p.is_dir() and p.name.startswith(PREFIX))
+
+
+def find_checkpoint(path: Path) -> Path:
+    """The checkpoint ``path`` names: a checkpoint directory, or a run directory (its newest)."""
+    if (path / META_FILE).is_file():
+        return path
+    found = list_checkpoints(path / "checkpoints")
+    if not found:
+        raise CheckpointError(f"no checkpoint in {path}: give a run directory written by "
+                              "`dpgkit train` (it holds checkpoints/step-*/)")
+    return found[-1]
+
+
+def read_checkpoint(directory: Path) -> tuple[dict[str, dict[str, Tensor]], dict[str, Any]]:
+    """The tensor files and the metadata of a checkpoint, each verified; CheckpointError if
+    anything is missing, extra, truncated, edited or not a dpgkit checkpoint."""
+    present = {p.name for p in directory.iterdir()}
+    unexpected = present - {META_FILE, *TENSOR_FILES}
+    if unexpected:
+        raise CheckpointError(f"{directory} holds unexpected file(s) {', '.join(sorted(unexpected))}"
+                              f": a dpgkit checkpoint holds only {META_FILE} and "
+                              f"{', '.join(TENSOR_FILES)}; refusing to load it")
+    meta = _read_meta(directory / META_FILE)
+    files = {}
+    for name in TENSOR_FILES:
+        path = directory / name
+        expected = meta["files"].get(name)
+        if not path.is_file() or not isinstance(expected, dict):
+            raise CheckpointError(f"{path} is missing: the checkpoint is incomplete")
+        if path.stat().st_size != expected.get("bytes") or _digest(path) != expected.get("sha256"):
+            raise CheckpointError(f"{path} does not match its recorded size and SHA-256: the file "
+                                  "is truncated or was changed; use an older checkpoint")
+        try:
+            files[name] = safetensors.torch.load_file(str(path))
+        except Exception as error:  # safetensors raises its own error types for corrupt files
+            raise CheckpointError(f"{path} is not a valid safetensors file ({error})") from None
+    return files, meta
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint in {directory} ({META_FILE} is missing): "
-                              "give the run directory written by `dpgkit train`")
+        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete")
     try:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -64,38 +196,24 @@ def read_meta(directory: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a dpgkit checkpoint")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {meta.get('format_version')}, this "
+        raise CheckpointError(f"{path} has format version {meta.get('format_version')}; this "
                               f"dpgkit reads version {FORMAT_VERSION}")
-    for key in ("config", "env"):
+    for key in ("config", "env", "files", "counters", "param_groups"):
         if not isinstance(meta.get(key), dict):
             raise CheckpointError(f"{path} lacks its {key!r} section: the checkpoint is corrupt")
     return meta
 
 
-def load_agent(directory: Path) -> tuple[DDPGAgent, dict[str, Any]]:
-    """The agent saved in ``directory`` and the checkpoint's metadata."""
-    meta = read_meta(directory)
+def load_agent(path: Path) -> tuple[DDPGAgent, dict[str, Any]]:
+    """The agent saved at ``path`` (a run directory or a checkpoint) and its metadata."""
+    directory = find_checkpoint(path)
+    files, meta = read_checkpoint(directory)
     try:
-        config: DDPGConfig = config_from_dict(meta["config"])
+        config = config_from_dict(meta["config"])
         obs_dim, action_dim = int(meta["env"]["obs_dim"]), int(meta["env"]["action_dim"])
     except (DpgkitError, KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{directory / META_FILE} holds a bad config or env section "
                               f"({error})") from None
     agent = make_agent(obs_dim, action_dim, config)
-    path = directory / TENSORS_FILE
-    try:
-        tensors = safetensors.torch.load_file(str(path))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete") from None
-    except Exception as error:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"{path} is not a valid safetensors file ({error})") from None
-    for name, module in agent.modules().items():
-        prefix = f"{name}."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as error:
-            first_line = str(error).strip().splitlines()[0]
-            raise CheckpointError(f"{path}: the {name} tensors do not match the config "
-                                  f"({first_line})") from None
+    load_agent_tensors(agent, files["agent.safetensors"], meta)
     return agent, meta

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dpgkit.config import PRESETS, DDPGConfig, TD3Config, field_docs, preset_config
-from dpgkit.errors import DpgkitError
+from dpgkit.errors import Diverged, DpgkitError, Interrupted
 
 EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
 SHORT_FLAGS = {"env_id": "--env", "total_env_steps": "--steps"}
 
 
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, default=None,
                        help="run directory (default: runs/<env>-<preset>-seed<N>-<time>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its newest checkpoint (its saved "
+                            "config is used; only --steps may change)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run directory --out if it already holds a run")
+    train.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="a JSON file of config fields (applied over the preset; flags win)")
     train.add_argument("--seeds", default=None, metavar="SEEDS",
                        help="train several seeds (0-4 or 0,3,7) in parallel into OUT/seed<N>, "
                             "with an aggregate OUT/summary.json")
@@ -118,17 +126,68 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = {name: getattr(args, name) for name in field_docs()
                  if name != "preset" and getattr(args, name) is not None}
-    config = preset_config(args.preset, **overrides)
-    run_dir = args.out or _default_run_dir(config, args.seeds)
     console = Console(soft_wrap=True)
+    if args.resume is not None:
+        return _resume(args, overrides, console)
+    config = preset_config(args.preset, **{**_config_file(args.config), **overrides})
+    run_dir = args.out or _default_run_dir(config, args.seeds)
+    if args.overwrite:
+        _remove_run_dir(run_dir)
     if args.seeds is not None:
         return _train_seeds(args, config, run_dir, console)
     summary = train(config, run_dir, console, progress=not args.no_progress)
+    _print_summary(console, summary, run_dir)
+    return 0
+
+
+def _resume(args: argparse.Namespace, overrides: dict[str, Any], console: Any) -> int:
+    from dpgkit.train import train
+
+    steps = overrides.pop("total_env_steps", None)
+    given = sorted(overrides) + [f for f in ("out", "config", "seeds") if getattr(args, f)]
+    if given:
+        raise DpgkitError(f"--resume continues a run with its saved config; drop "
+                          f"{', '.join('--' + g for g in given)} (only --steps may change)")
+    summary = train(None, args.resume, console, progress=not args.no_progress,
+                    resume_steps=steps)
+    _print_summary(console, summary, args.resume)
+    return 0
+
+
+def _config_file(path: Path | None) -> dict[str, Any]:
+    """The fields of a JSON config file (none without a file)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise DpgkitError(f"cannot read config file {path} ({error.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DpgkitError(f"config file {path} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise DpgkitError(f"config file {path} must hold a JSON object of field: value")
+    data.pop("algorithm", None)
+    data.pop("preset", None)
+    return data
+
+
+def _remove_run_dir(run_dir: Path) -> None:
+    """Delete an earlier run's directory for --overwrite, never anything that is not one."""
+    import shutil
+
+    if not run_dir.exists():
+        return
+    if not (run_dir / "config.json").is_file() and any(run_dir.iterdir()):
+        raise DpgkitError(f"{run_dir} does not look like a dpgkit run directory (no "
+                          "config.json); --overwrite deletes only runs: remove it yourself")
+    shutil.rmtree(run_dir)
+
+
+def _print_summary(console: Any, summary: dict[str, Any], run_dir: Path) -> None:
     console.print(f"final evaluation: return {summary['eval_return_mean']:.2f} +- "
                   f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
                   f"({summary['wall_seconds']:.0f} s, {summary['steps_per_second']:.0f} steps/s)")
     console.print(f"run directory: {run_dir}  (next: dpgkit eval {run_dir})")
-    return 0
 
 
 def _train_seeds(args: argparse.Namespace, config: DDPGConfig, out: Path, console: Any) -> int:
@@ -163,10 +222,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
-    checkpoint_dir = args.run_dir / "checkpoint"
-    if not checkpoint_dir.is_dir():
-        checkpoint_dir = args.run_dir  # a checkpoint directory given directly
-    agent, meta = load_agent(checkpoint_dir)
+    agent, meta = load_agent(args.run_dir)
     env = make_env(meta["env"]["env_id"])
     returns = evaluate(agent.act, env, ActionScaler(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
@@ -179,7 +235,7 @@ def _eval(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right")
     table.add_row(*(f"{result['return_' + c]:.2f}" for c in ("mean", "std", "min", "max")))
     Console().print(table)
-    if args.run_dir.joinpath("checkpoint").is_dir():
+    if args.run_dir.joinpath("checkpoints").is_dir():
         (args.run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
@@ -189,10 +245,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+    except Interrupted as stop:
+        print(f"dpgkit: stopped by {stop}", file=sys.stderr)
+        return 128 + stop.signum  # 130 for SIGINT, 143 for SIGTERM
+    except Diverged as error:
+        print(f"dpgkit: error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
     except DpgkitError as error:
         print(f"dpgkit: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside training (there SIGINT writes a checkpoint first)
         print("dpgkit: interrupted", file=sys.stderr)
         return 130
 

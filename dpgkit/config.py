@@ -33,6 +33,10 @@ class DDPGConfig:
     eval_every: int = _setting(2_000, "Evaluate the policy (no noise) every this many env steps.")
     eval_episodes: int = _setting(10, "Episodes per evaluation, each from a random start state.")
     torch_threads: int = _setting(1, "Threads torch may use (1 is fastest for small networks).")
+    checkpoint_every: int = _setting(
+        10_000, "Write a checkpoint (the whole run, for --resume) every this many env steps; "
+        "0: only at the end.")
+    keep_checkpoints: int = _setting(2, "How many of the newest checkpoints to keep.")
     num_envs: int = _setting(1, "Environments stepped together; env steps count transitions.")
     vector_mode: str = _setting("sync", "How the envs run: sync (one process) or async.")
 
@@ -121,6 +125,8 @@ def _check_ranges(c: DDPGConfig) -> None:
         value = getattr(c, name)
         _check(value >= 1, f"{name} must be >= 1, got {value}")
     _check(c.warmup_steps >= 0, f"warmup_steps must be >= 0, got {c.warmup_steps}")
+    _check(c.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {c.checkpoint_every}")
+    _check(c.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {c.keep_checkpoints}")
     for name in ("actor_hidden", "critic_hidden"):
         sizes = getattr(c, name)
         _check(len(sizes) >= 1 and all(n >= 1 for n in sizes),

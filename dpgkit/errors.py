@@ -20,3 +20,15 @@ class EnvError(DpgkitError):
 
 class CheckpointError(DpgkitError):
     """A checkpoint is missing, corrupt, foreign or unsafe to load."""
+
+
+class Diverged(DpgkitError):
+    """A loss, a parameter, an observation or a reward became NaN or infinite (exit status 3)."""
+
+
+class Interrupted(DpgkitError):
+    """SIGINT or SIGTERM stopped training after a checkpoint; exit status 128 + ``signum``."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum

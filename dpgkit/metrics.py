@@ -40,12 +40,25 @@ class RunningMeans:
 class MetricsWriter:
     """Writes rows to ``metrics.csv`` and scalars to TensorBoard in ``run_dir``."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path, resume_at: tuple[int, int] | None = None) -> None:
+        """A new ``metrics.csv``; or, with ``resume_at = (csv bytes, env steps)`` of a checkpoint,
+        the existing one cut back to what it held then (later TensorBoard events are purged)."""
         self.path = run_dir / "metrics.csv"
-        self.file: IO[str] = self.path.open("w", newline="")
+        if resume_at is None:
+            self.file: IO[str] = self.path.open("w", newline="")
+        else:
+            with self.path.open("r+b") as raw:
+                raw.truncate(resume_at[0])
+            self.file = self.path.open("a", newline="")
         self.csv = csv.DictWriter(self.file, fieldnames=COLUMNS, lineterminator="\n")
-        self.csv.writeheader()
-        self.tensorboard = SummaryWriter(str(run_dir)) if tensorboard else None
+        if resume_at is None:
+            self.csv.writeheader()
+        self.tensorboard = SummaryWriter(str(run_dir), purge_step=resume_at and resume_at[1])
+
+    def bytes_written(self) -> int:
+        """The size of ``metrics.csv`` so far (recorded in checkpoints)."""
+        self.file.flush()
+        return self.file.tell()
 
     def row(self, env_steps: int, **values: float | int) -> None:
         """One CSV row and the matching TensorBoard scalars at x = env_steps."""
@@ -56,18 +69,16 @@ class MetricsWriter:
 
     def scalar(self, key: str, value: float | int, env_steps: int) -> None:
         """A TensorBoard-only scalar (for example steps_per_second)."""
-        if self.tensorboard is not None and key not in ("updates", "episode"):
+        if key not in ("updates", "episode"):
             self.tensorboard.add_scalar(key, value, env_steps)
 
     def text(self, key: str, value: str) -> None:
         """A TensorBoard text entry (the run's config)."""
-        if self.tensorboard is not None:
-            self.tensorboard.add_text(key, f"```\n{value}\n```")
+        self.tensorboard.add_text(key, f"```\n{value}\n```")
 
     def close(self) -> None:
         self.file.close()
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+        self.tensorboard.close()
 
 
 def _format(value: float | int) -> str:

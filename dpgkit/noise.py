@@ -15,7 +15,8 @@ class OrnsteinUhlenbeckNoise:
     """Temporally correlated noise: dx = theta (mu - x) dt + sigma dW, one step per env step.
 
     The process starts at ``mu`` and is reset there at every episode start (``reset``), as in the
-    paper. Its stationary standard deviation is sigma / sqrt(2 theta).
+    paper. Its stationary standard deviation is sigma / sqrt(2 theta) for small dt (the Euler
+    step's own is sigma sqrt(dt / (1 - (1 - theta dt)^2)), e.g. 0.380 rather than 0.365 at dt = 1).
     """
 
     def __init__(

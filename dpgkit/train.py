@@ -10,7 +10,12 @@ This is the only module, with :mod:`dpgkit.envs`, that touches Gymnasium. Per en
     agent.update(replay.sample(batch_size))    updates_per_step times (after warm-up)
 """
 
+import dataclasses
 import json
+import random
+import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +27,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dpgkit.agent import DDPGAgent
-from dpgkit.checkpoint import library_versions, save_checkpoint
-from dpgkit.config import DDPGConfig, config_to_dict
-from dpgkit.errors import DpgkitError
+from dpgkit import resume
+from dpgkit.checkpoint import (
+    find_checkpoint,
+    library_versions,
+    list_checkpoints,
+    read_checkpoint,
+    write_checkpoint,
+)
+from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
+from dpgkit.errors import Diverged, DpgkitError, Interrupted
 from dpgkit.envs import (
     ActionScaler,
     eval_seeds,
@@ -76,17 +88,24 @@ class Trainer:
     """One run: its environments, agent, replay, noise, random generators, counters and records.
 
     ``step()`` advances every env by one step (and makes the updates due after it);
-    ``finish()`` writes the checkpoint, the curve and the summary. :func:`train` drives it.
+    ``finish()`` writes the last checkpoint, the curve and the summary. :func:`train` drives it.
     With ``num_envs`` envs, one step adds ``num_envs`` transitions, and ``env_steps`` counts
-    transitions.
+    transitions. Build a new run with ``Trainer(config, run_dir)``, or continue one from its
+    newest checkpoint with ``Trainer.resume(run_dir)``.
     """
 
-    def __init__(self, config: DDPGConfig, run_dir: Path) -> None:
+    def __init__(self, config: DDPGConfig, run_dir: Path,
+                 checkpoint: tuple[dict, dict[str, Any]] | None = None) -> None:
         self.config, self.run_dir = config, run_dir
         torch.set_num_threads(config.torch_threads)
+        # dpgkit draws from its own generators; the global ones are seeded too, so that a user's
+        # code run inside the loop (an env, a callback) is reproducible, and are checkpointed.
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
         self.eval_env = make_env(config.env_id)  # made first: a bad env fails before anything
         self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode)
-        create_run_dir(run_dir)
+        if checkpoint is None:
+            create_run_dir(run_dir)
         obs_dim, action_dim = space_dims(self.eval_env)
         self.scaler = ActionScaler(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)
@@ -98,24 +117,51 @@ class Trainer:
         self.env_info = {"env_id": config.env_id, "obs_dim": obs_dim, "action_dim": action_dim,
                          "action_low": self.scaler.low.tolist(),
                          "action_high": self.scaler.high.tolist()}
-
-        (run_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
-        self.writer = MetricsWriter(run_dir)
-        self.writer.text("config", json.dumps(config_to_dict(config), indent=2))
         self.update_stats = RunningMeans()
-
         self.env_steps = 0
         self.episodes_done = 0
         self.episodes = [Episode() for _ in range(config.num_envs)]
         self.update_credit = 0.0
         self.last_eval = np.array([np.nan])
-        self.started = time.perf_counter()
         self.obs, _ = self.envs.reset(seed=config.seed)  # env i is seeded with seed + i
         self.noise.reset()
+        self.started = time.perf_counter()
+        self.stop_signal: int | None = None
+
+        if checkpoint is None:
+            (run_dir / "config.json").write_text(
+                json.dumps(config_to_dict(config), indent=2) + "\n")
+            self.writer = MetricsWriter(run_dir)
+            self.writer.text("config", json.dumps(config_to_dict(config), indent=2))
+        else:
+            files, meta = checkpoint
+            self.writer = MetricsWriter(run_dir, resume_at=(int(meta["metrics_bytes"]),
+                                                            int(meta["counters"]["env_steps"])))
+            resume.restore(self, files, meta)
+            self.started -= float(meta["wall_seconds"])
+
+    @classmethod
+    def resume(cls, run_dir: Path, total_env_steps: int | None = None) -> "Trainer":
+        """The run in ``run_dir``, continued from its newest checkpoint (optionally with a new
+        step budget)."""
+        for stale in (run_dir / "checkpoints").glob(".tmp-*"):  # left by a kill mid-write
+            shutil.rmtree(stale, ignore_errors=True)
+        files, meta = read_checkpoint(find_checkpoint(run_dir))
+        config = config_from_dict(meta["config"])
+        if total_env_steps is not None:
+            config = dataclasses.replace(config, total_env_steps=total_env_steps)
+        if (run_dir / "config.json").is_file():
+            (run_dir / "config.json").write_text(
+                json.dumps(config_to_dict(config), indent=2) + "\n")
+        return cls(config, run_dir, checkpoint=(files, meta))
+
+    @property
+    def done(self) -> bool:
+        return self.env_steps >= self.config.total_env_steps
 
     def step(self) -> dict[str, float]:
-        """One step of every env, its transitions into the replay, the updates due, and an
-        evaluation if one is due.
+        """One step of every env, its transitions into the replay, the updates due, an
+        evaluation and a checkpoint if one is due.
 
         Returns what is worth showing: ``episode_return`` when an episode ended,
         ``eval_return_mean`` when an evaluation ran.
@@ -132,6 +178,7 @@ class Trainer:
         reached = next_obs.copy()
         for i in np.flatnonzero(info.get("_final_obs", [])):
             reached[i] = info["final_obs"][i]
+        self._check_finite(self.env_steps + config.num_envs, observation=reached, reward=reward)
         self.replay.add(self.obs, action, reward, reached, terminated, truncated)
         self.obs = next_obs
         steps_before = self.env_steps
@@ -153,13 +200,25 @@ class Trainer:
             self.update_credit += config.num_envs * config.updates_per_step
             while self.update_credit >= 1.0:
                 batch = self.replay.sample(config.batch_size, self.replay_rng)
-                self.update_stats.add(self.agent.update(batch))
+                info = self.agent.update(batch)
+                self._check_finite(self.env_steps, **info)
+                self.update_stats.add(info)
                 self.update_credit -= 1.0
 
-        if (self.env_steps // config.eval_every > steps_before // config.eval_every
-                or self.env_steps >= config.total_env_steps):
+        def crossed(every: int) -> bool:
+            return every > 0 and self.env_steps // every > steps_before // every
+
+        if crossed(config.eval_every) or self.done:
             events["eval_return_mean"] = self.evaluate()
+        if crossed(config.checkpoint_every) and not self.done:
+            self.save_checkpoint()
         return events
+
+    def _check_finite(self, env_steps: int, **values: Any) -> None:
+        for name, value in values.items():
+            if not np.all(np.isfinite(value)):
+                bad = np.ravel(value)[~np.isfinite(np.ravel(value))][0]
+                raise Diverged(f"{name.replace('_', ' ')} became {bad} at env step {env_steps}")
 
     def evaluate(self) -> float:
         """Run the evaluation episodes (no noise, fixed start seeds) and record them."""
@@ -171,46 +230,75 @@ class Trainer:
         self.writer.scalar("steps_per_second", self.steps_per_second(), self.env_steps)
         return float(self.last_eval.mean())
 
+    def save_checkpoint(self) -> Path:
+        """Write the whole run as a checkpoint (atomically); refuse non-finite parameters."""
+        for name, module in self.agent.modules().items():
+            for key, value in module.state_dict().items():
+                if value.is_floating_point() and not torch.isfinite(value).all():
+                    raise Diverged(f"parameter {name}.{key} became non-finite by env step "
+                                   f"{self.env_steps}")
+        files, meta = resume.capture(self)
+        return write_checkpoint(self.run_dir / "checkpoints", self.env_steps, files, meta,
+                                self.config.keep_checkpoints)
+
+    def wall_seconds(self) -> float:
+        return time.perf_counter() - self.started
+
     def steps_per_second(self) -> float:
-        return self.env_steps / max(time.perf_counter() - self.started, 1e-9)
+        return self.env_steps / max(self.wall_seconds(), 1e-9)
 
     def finish(self) -> dict[str, Any]:
-        """Write the checkpoint, ``curve.png`` and ``summary.json``; return the summary."""
+        """Write the last checkpoint, ``curve.png`` and ``summary.json``; return the summary."""
         config = self.config
-        wall_seconds = time.perf_counter() - self.started
-        self.writer.close()
-        counters = {"env_steps": self.env_steps, "updates": self.agent.updates,
-                    "episodes": self.episodes_done}
-        save_checkpoint(self.run_dir / "checkpoint", self.agent, self.env_info, counters)
+        wall_seconds = self.wall_seconds()
+        self.save_checkpoint()
+        self.close()
         plot_curve(self.run_dir / "metrics.csv", self.run_dir / "curve.png",
                    f"{config.algorithm.upper()} ({config.preset}) on {config.env_id}, "
                    f"seed {config.seed}")
         summary = {
             "eval_return_mean": float(self.last_eval.mean()),
             "eval_return_std": float(self.last_eval.std()),
-            "eval_episodes": int(self.last_eval.size), **counters,
+            "eval_episodes": int(self.last_eval.size), "env_steps": self.env_steps,
+            "updates": self.agent.updates, "episodes": self.episodes_done,
             "wall_seconds": wall_seconds, "steps_per_second": self.env_steps / wall_seconds,
-            "preset": config.preset, "env_id": config.env_id, "seed": config.seed,
-            "versions": library_versions(),
+            "preset": config.preset, "algorithm": config.algorithm, "env_id": config.env_id,
+            "seed": config.seed, "versions": library_versions(),
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        self.envs.close()
-        self.eval_env.close()
         return summary
 
+    def close(self) -> None:
+        self.writer.close()
+        self.envs.close()
+        self.eval_env.close()
 
-def train(config: DDPGConfig, run_dir: Path, console: Console | None = None,
-          progress: bool = True) -> dict[str, Any]:
-    """Train a DDPG agent with ``config``, writing everything to ``run_dir``; return the summary.
+
+def _request_stop(trainer: Trainer) -> Any:
+    def handler(signum: int, frame: Any) -> None:
+        trainer.stop_signal = signum
+    return handler
+
+
+def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = None,
+          progress: bool = True, resume_steps: int | None = None) -> dict[str, Any]:
+    """Train with ``config``, writing everything to ``run_dir``; return the summary.
+    With ``config=None``, continue the run in ``run_dir`` from its newest checkpoint
+    (``resume_steps`` may raise its step budget).
 
     ``run_dir`` is created (it must not exist, or be empty) once the environment has been checked.
     It receives ``config.json``, ``metrics.csv``, TensorBoard events, ``curve.png``,
-    ``checkpoint/`` and ``summary.json``. A progress bar shows on a terminal; elsewhere (or with
-    ``progress=False``) one line is printed per evaluation.
+    ``checkpoints/`` and ``summary.json``. A progress bar shows on a terminal; elsewhere (or with
+    ``progress=False``) one line is printed per evaluation. SIGINT and SIGTERM end the run after
+    the current step with a checkpoint (raising :class:`Interrupted`); a NaN or infinity raises
+    :class:`Diverged` and keeps the last good checkpoint.
     """
     console = console or Console()
-    trainer = Trainer(config, run_dir)
-    console.print(f"dpgkit: training {config.preset} on {config.env_id} (seed {config.seed}, "
+    trainer = Trainer(config, run_dir) if config is not None else Trainer.resume(run_dir,
+                                                                                 resume_steps)
+    config = trainer.config
+    verb = "training" if trainer.env_steps == 0 else f"resuming at env step {trainer.env_steps}:"
+    console.print(f"dpgkit: {verb} {config.preset} on {config.env_id} (seed {config.seed}, "
                   f"{config.total_env_steps} env steps) -> {run_dir}")
     live = progress and console.is_terminal
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -219,19 +307,52 @@ def train(config: DDPGConfig, run_dir: Path, console: Console | None = None,
                    TextColumn("eval {task.fields[last_eval]}"), TimeElapsedColumn(),
                    console=console, disable=not live)
     task = bar.add_task(f"{config.env_id} {config.preset}", total=config.total_env_steps,
-                        rate=0.0, last_return="-", last_eval="-")
-    with bar:
-        while trainer.env_steps < config.total_env_steps:
-            events = trainer.step()
-            if "episode_return" in events:
-                bar.update(task, last_return=f"{events['episode_return']:8.1f}")
-            if "eval_return_mean" in events:
-                bar.update(task, last_eval=f"{events['eval_return_mean']:8.1f}")
-                if not live:
-                    console.print(f"step {trainer.env_steps:>8d}  eval return "
-                                  f"{trainer.last_eval.mean():9.2f} +- "
-                                  f"{trainer.last_eval.std():7.2f}  "
-                                  f"({trainer.steps_per_second():.0f} steps/s)")
-            if trainer.env_steps % 50 < config.num_envs:
-                bar.update(task, completed=trainer.env_steps, rate=trainer.steps_per_second())
-    return trainer.finish()
+                        completed=trainer.env_steps, rate=0.0, last_return="-", last_eval="-")
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals reach only the main one
+        previous = {s: signal.signal(s, _request_stop(trainer)) for s in (signal.SIGINT,
+                                                                          signal.SIGTERM)}
+    try:
+        with bar:
+            while not trainer.done:
+                events = trainer.step()
+                if "episode_return" in events:
+                    bar.update(task, last_return=f"{events['episode_return']:8.1f}")
+                if "eval_return_mean" in events:
+                    bar.update(task, last_eval=f"{events['eval_return_mean']:8.1f}")
+                    if not live:
+                        console.print(f"step {trainer.env_steps:>8d}  eval return "
+                                      f"{trainer.last_eval.mean():9.2f} +- "
+                                      f"{trainer.last_eval.std():7.2f}  "
+                                      f"({trainer.steps_per_second():.0f} steps/s)")
+                if trainer.env_steps % 50 < config.num_envs:
+                    bar.update(task, completed=trainer.env_steps,
+                               rate=trainer.steps_per_second())
+                if trainer.stop_signal is not None and not trainer.done:
+                    path = trainer.save_checkpoint()
+                    trainer.close()
+                    name = signal.Signals(trainer.stop_signal).name
+                    raise Interrupted(f"{name} at env step {trainer.env_steps}: checkpoint "
+                                      f"written to {path}; continue with: dpgkit train "
+                                      f"--resume {run_dir}", trainer.stop_signal)
+        return trainer.finish()
+    except Diverged as error:
+        trainer.close()
+        raise Diverged(_divergence_report(trainer, str(error))) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _divergence_report(trainer: Trainer, what: str) -> str:
+    """Write ``divergence.json`` to the run directory; return the one-line message."""
+    kept = list_checkpoints(trainer.run_dir / "checkpoints")
+    report = {"what": what, "env_steps": trainer.env_steps, "updates": trainer.agent.updates,
+              "last_losses": trainer.update_stats.pop(),
+              "last_good_checkpoint": str(kept[-1]) if kept else None,
+              "config": config_to_dict(trainer.config)}
+    (trainer.run_dir / "divergence.json").write_text(
+        json.dumps(report, indent=2, default=str) + "\n")
+    where = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint was written yet"
+    return (f"training diverged: {what}; {where}; details in "
+            f"{trainer.run_dir / 'divergence.json'}. Try lower learning rates or a smaller tau")

@@ -31,7 +31,8 @@ def test_train_writes_the_run_directory_and_eval_reads_it(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "final evaluation: return" in result.stdout
     for name in ("config.json", "metrics.csv", "curve.png", "summary.json",
-                 "checkpoint/model.safetensors", "checkpoint/checkpoint.json"):
+                 "checkpoints/step-000000000300/agent.safetensors",
+                 "checkpoints/step-000000000300/checkpoint.json"):
         assert (run / name).is_file(), name
     assert list(run.glob("events.out.tfevents.*")), "TensorBoard events missing"
     assert (run / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

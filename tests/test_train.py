@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 
+from dpgkit.checkpoint import find_checkpoint as newest
 from dpgkit.config import preset_config
 from dpgkit.train import Trainer, train
 
@@ -88,7 +89,7 @@ def test_ou_noise_restarts_at_each_episode_start(tmp_path):
 def test_same_seed_gives_identical_bits(tmp_path, tiny_config):
     runs = [tmp_path / "a", tmp_path / "b"]
     summaries = [train(tiny_config, run, progress=False) for run in runs]
-    a, b = (safetensors.torch.load_file(str(r / "checkpoint" / "model.safetensors")) for r in runs)
+    a, b = (safetensors.torch.load_file(str(newest(r) / "agent.safetensors")) for r in runs)
     assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
     assert (runs[0] / "metrics.csv").read_bytes() == (runs[1] / "metrics.csv").read_bytes()
     drop = ("wall_seconds", "steps_per_second")

@@ -70,3 +70,42 @@ class StaggeredEnv(gym.Env):
         terminated = ended and self.episode % 2 == 0
         truncated = ended and self.episode % 2 == 1
         return self._obs(), 1.0, terminated, truncated, {}
+
+
+class NaNEnv(gym.Env):
+    """Pendulum-sized toy env whose observation becomes NaN at step ``nan_at`` of the run."""
+
+    nan_at = 250
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.steps = 0
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action: np.ndarray):
+        self.steps += 1
+        self.t += 1
+        obs = np.full(3, np.nan if self.steps >= self.nan_at else 0.1, np.float32)
+        return obs, -float(np.square(action).sum()), False, self.t >= 50, {}
+
+
+class DictActionEnv(CountingEnv):
+    """A Dict action space, which DDPG cannot act in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_space = gym.spaces.Dict({"a": gym.spaces.Box(-1.0, 1.0, shape=(1,))})
+
+
+class ImageObsEnv(CountingEnv):
+    """An image observation space (3-D Box), which dpgkit does not flatten by itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Box(0, 255, shape=(8, 8, 3), dtype=np.uint8)

@@ -1,0 +1,216 @@
+"""Every bad input ends with one clear line and exit status 2, loses nothing already written,
+and no checkpoint can run code."""
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from dpgkit.checkpoint import find_checkpoint
+from dpgkit.cli import main
+
+FAST = ["--steps", "300", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden", "16",
+        "--critic_hidden", "16", "--eval_every", "150", "--eval_episodes", "1",
+        "--checkpoint_every", "100", "--no-progress"]
+
+
+def status_and_error(capsys, *argv: str) -> tuple[int, str]:
+    try:
+        status = main(list(argv))
+    except SystemExit as exit_:  # argparse's own errors
+        status = int(exit_.code)
+    err = capsys.readouterr().err
+    return status, err
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "done"
+    assert main(["train", "--out", str(run_dir), *FAST]) == 0
+    return run_dir
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("env, message", [
+    ("CartPole-v1", "Discrete action space"),
+    ("toy_envs:DictActionEnv", "Dict action space"),
+    ("toy_envs:ImageObsEnv", "needs a flat (1-D) Box"),
+    ("Pendulm-v1", "did you mean Pendulum-v1"),
+    ("no_such_module:Env", "cannot import 'no_such_module'"),
+])
+def test_environments_dpgkit_cannot_use(tmp_path, capsys, env, message):
+    status, err = status_and_error(capsys, "train", "--env", env, "--out", str(tmp_path / "r"))
+    assert status == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_multi_discrete_action_space_is_refused():
+    import gymnasium as gym
+    from toy_envs import CountingEnv
+
+    from dpgkit.envs import check_spaces
+    from dpgkit.errors import EnvError
+
+    env = CountingEnv()
+    env.action_space = gym.spaces.MultiDiscrete([3, 3])
+    with pytest.raises(EnvError, match="MultiDiscrete action space"):
+        check_spaces(env, "toy")
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"tau": 2.0}', "tau must be in (0, 1]"),
+    ('{"batch_size": "big"}', "batch_size must be of type int"),
+    ('{"actor_hidden": [256, "x"]}', "actor_hidden must be of type a list of integers"),
+    ('{"learning_rate": 0.1}', "has no setting learning_rate"),
+    ('{"tau": 0.01,', "is not valid JSON"),
+    ('[1, 2]', "must hold a JSON object"),
+])
+def test_bad_config_file(tmp_path, capsys, content, message):
+    path = tmp_path / "config.json"
+    path.write_text(content)
+    status, err = status_and_error(capsys, "train", "--config", str(path), "--out",
+                                   str(tmp_path / "r"))
+    assert status == 2 and message in err, err
+
+
+def test_config_file_is_applied_and_flags_win(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"tau": 0.02, "gamma": 0.9}')
+    assert main(["train", "--config", str(path), "--gamma", "0.95", "--out",
+                 str(tmp_path / "r"), *FAST]) == 0
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert saved["tau"] == 0.02 and saved["gamma"] == 0.95
+
+
+def test_existing_run_needs_resume_or_overwrite(tmp_path, capsys, finished_run):
+    run = copy_run(finished_run, tmp_path / "run")
+    before = (run / "metrics.csv").read_bytes()
+    status, err = status_and_error(capsys, "train", "--out", str(run), *FAST)
+    assert status == 2 and "already exists" in err
+    assert (run / "metrics.csv").read_bytes() == before
+    assert main(["train", "--out", str(run), "--overwrite", *FAST]) == 0
+
+
+def test_overwrite_never_deletes_a_directory_that_is_not_a_run(tmp_path, capsys):
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.tex").write_text("...")
+    status, err = status_and_error(capsys, "train", "--out", str(precious), "--overwrite")
+    assert status == 2 and "does not look like a dpgkit run directory" in err
+    assert (precious / "chapter1.tex").exists()
+
+
+def test_resume_with_changed_settings_is_refused(tmp_path, capsys, finished_run):
+    status, err = status_and_error(capsys, "train", "--resume", str(finished_run), "--tau", "0.1")
+    assert status == 2 and "drop --tau" in err
+
+
+def corrupt(run: Path, how: str) -> None:
+    checkpoint = find_checkpoint(run)
+    meta_path = checkpoint / "checkpoint.json"
+    if how == "no checkpoint":
+        import shutil
+
+        shutil.rmtree(run / "checkpoints")
+    elif how == "truncated tensors":
+        data = (checkpoint / "agent.safetensors").read_bytes()
+        (checkpoint / "agent.safetensors").write_bytes(data[: len(data) // 2])
+    elif how == "edited JSON":
+        meta_path.write_text(meta_path.read_text()[:-20])
+    elif how == "JSON without a section":
+        meta = json.loads(meta_path.read_text())
+        del meta["counters"]
+        meta_path.write_text(json.dumps(meta))
+    elif how in ("tensors of the wrong shape", "another env"):
+        meta = json.loads(meta_path.read_text())
+        if how == "another env":
+            meta["config"]["env_id"] = "MountainCarContinuous-v0"
+        else:
+            tensors = safetensors.torch.load_file(str(checkpoint / "agent.safetensors"))
+            tensors["actor.net.0.0.weight"] = torch.zeros(7, 7)
+            safetensors.torch.save_file(tensors, str(checkpoint / "agent.safetensors"))
+            _rehash(checkpoint, meta, "agent.safetensors")
+        meta_path.write_text(json.dumps(meta))
+
+
+def _rehash(checkpoint: Path, meta: dict, name: str) -> None:
+    """Make the manifest match a replaced file, as an attacker or a careless edit would."""
+    import hashlib
+
+    data = (checkpoint / name).read_bytes()
+    meta["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+@pytest.mark.parametrize("how, message", [
+    ("no checkpoint", "no checkpoint in"),
+    ("truncated tensors", "does not match its recorded size and SHA-256"),
+    ("edited JSON", "is not valid JSON"),
+    ("JSON without a section", "lacks its 'counters' section"),
+    ("tensors of the wrong shape", "the actor tensors do not fit"),
+    ("another env", "was made for"),
+])
+def test_resume_of_a_bad_checkpoint(tmp_path, capsys, finished_run, how, message):
+    run = copy_run(finished_run, tmp_path / "run")
+    corrupt(run, how)
+    before = (run / "metrics.csv").read_bytes()
+    status, err = status_and_error(capsys, "train", "--resume", str(run))
+    assert status == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (run / "metrics.csv").read_bytes() == before, "a failed resume must not lose data"
+
+
+class Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("attack", ["extra .pt file", "extra .pkl file", "extra .npy file",
+                                    "pickle as agent.safetensors"])
+def test_a_pickle_payload_is_refused_and_runs_nothing(tmp_path, capsys, finished_run, attack):
+    run = copy_run(finished_run, tmp_path / "run")
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(Payload(marker))
+    checkpoint = find_checkpoint(run)
+    if attack == "pickle as agent.safetensors":
+        (checkpoint / "agent.safetensors").write_bytes(payload)
+        meta = json.loads((checkpoint / "checkpoint.json").read_text())
+        _rehash(checkpoint, meta, "agent.safetensors")
+        (checkpoint / "checkpoint.json").write_text(json.dumps(meta))
+    elif attack == "extra .npy file":
+        np.save(checkpoint / "replay.npy", np.array([Payload(marker)], dtype=object),
+                allow_pickle=True)
+    else:
+        (checkpoint / ("model.pt" if "pt" in attack else "state.pkl")).write_bytes(payload)
+    for argv in (["train", "--resume", str(run)], ["eval", str(run)]):
+        status, err = status_and_error(capsys, *argv)
+        assert status == 2 and "checkpoint" in err, err
+    assert not marker.exists(), "loading a checkpoint ran code"
+
+
+def test_a_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    status, err = status_and_error(capsys, "train", "--env", "toy_envs:NaNEnv", "--out", str(run),
+                                   *FAST)
+    assert status == 3, err
+    assert "observation became nan at env step 250" in err
+    assert "the last good checkpoint is" in err and err.count("\n") == 1
+    report = json.loads((run / "divergence.json").read_text())
+    assert report["env_steps"] == 249  # the step that failed was not counted
+    assert report["last_good_checkpoint"].endswith("step-000000000200")
+    assert find_checkpoint(run).name == "step-000000000200"
+    assert (run / "metrics.csv").stat().st_size > 0

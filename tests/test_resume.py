@@ -1,0 +1,140 @@
+"""Exact resume: a run interrupted at any point and resumed ends bit-identical to one done in one
+go; kills never leave a broken newest checkpoint; signals checkpoint and exit 130 / 143."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from dpgkit.checkpoint import find_checkpoint, list_checkpoints, read_checkpoint
+from dpgkit.config import preset_config
+from dpgkit.train import Trainer, train
+
+TIMING = ("wall_seconds", "steps_per_second")
+SMALL = dict(total_env_steps=600, warmup_steps=100, batch_size=32, actor_hidden=(32, 32),
+             critic_hidden=(32, 32), eval_every=150, eval_episodes=2, checkpoint_every=100)
+QUIET = Console(quiet=True)
+
+
+def final_state(run_dir: Path) -> tuple[dict, dict, bytes, dict]:
+    """Everything a finished run leaves that must not depend on interruptions."""
+    files, meta = read_checkpoint(find_checkpoint(run_dir))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in (*TIMING, "versions"):
+        summary.pop(key)
+    for key in ("wall_seconds", "metrics_bytes", "versions", "files"):
+        meta.pop(key)
+    return files, meta, (run_dir / "metrics.csv").read_bytes(), summary
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    files_a, meta_a, metrics_a, summary_a = final_state(a)
+    files_b, meta_b, metrics_b, summary_b = final_state(b)
+    for name in files_a:
+        assert files_a[name].keys() == files_b[name].keys()
+        for key in files_a[name]:
+            assert files_a[name][key].equal(files_b[name][key]), f"{name}:{key} differs"
+    assert meta_a == meta_b
+    assert metrics_a == metrics_b
+    assert summary_a == summary_b
+
+
+@pytest.mark.parametrize("preset, overrides, stop_at", [
+    ("ddpg", {}, 200),                                   # at an episode boundary
+    ("ddpg", {"exploration_noise": "ou"}, 300),          # mid-episode, with OU noise state
+    ("td3", {}, 300),                                    # TD3: twin critics, smoothing RNG, delay
+    ("td3", {"num_envs": 2, "updates_per_step": 0.5}, 400),  # vector envs, fractional updates
+])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, preset, overrides, stop_at):
+    config = preset_config(preset, **{**SMALL, **overrides})
+    train(config, tmp_path / "whole", QUIET, progress=False)
+
+    crashed = Trainer(config, tmp_path / "resumed")
+    while crashed.env_steps < stop_at + 70:  # run past the checkpoint, then "crash"
+        crashed.step()
+    crashed.close()
+    assert find_checkpoint(tmp_path / "resumed").name.endswith(f"{stop_at:012d}")
+    train(None, tmp_path / "resumed", QUIET, progress=False)
+    assert_same_run(tmp_path / "whole", tmp_path / "resumed")
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path):
+    config = preset_config("ddpg", **{**SMALL, "keep_checkpoints": 2})
+    train(config, tmp_path / "run", QUIET, progress=False)
+    names = [p.name for p in list_checkpoints(tmp_path / "run" / "checkpoints")]
+    assert names == ["step-000000000500", "step-000000000600"]
+
+
+def test_resume_can_extend_the_step_budget(tmp_path):
+    config = preset_config("ddpg", **SMALL)
+    train(config, tmp_path / "run", QUIET, progress=False)
+    summary = train(None, tmp_path / "run", QUIET, progress=False, resume_steps=800)
+    assert summary["env_steps"] == 800
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["total_env_steps"] == 800
+
+
+CLI_ARGS = ["--steps", "400", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden", "16",
+            "--critic_hidden", "16", "--eval_every", "200", "--eval_episodes", "1",
+            "--checkpoint_every", "10", "--keep_checkpoints", "3", "--no-progress"]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dpgkit.cli", *args]
+
+
+def start_and_wait_for_a_checkpoint(run_dir: Path) -> subprocess.Popen:
+    process = subprocess.Popen(cli("train", "--out", str(run_dir), *CLI_ARGS),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(run_dir / "checkpoints"):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return process
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    subprocess.run(cli("train", "--out", str(run_dir), *CLI_ARGS), check=True,
+                   capture_output=True)
+    return run_dir
+
+
+def test_sigkill_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path, reference_run):
+    rng = random.Random(1234)
+    for trial in range(10):
+        run_dir = tmp_path / f"trial{trial}"
+        process = start_and_wait_for_a_checkpoint(run_dir)
+        time.sleep(rng.uniform(0.0, 1.5))
+        process.kill()
+        process.wait()
+        newest = find_checkpoint(run_dir)
+        read_checkpoint(newest)  # complete and valid: raises otherwise
+        if process.returncode == 0:  # it finished before the kill: nothing to resume
+            continue
+        resumed = subprocess.run(cli("train", "--resume", str(run_dir), "--no-progress"),
+                                 capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        assert_same_run(reference_run, run_dir)
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_writes_a_checkpoint_and_exits(tmp_path, signum, status):
+    run_dir = tmp_path / "run"
+    process = start_and_wait_for_a_checkpoint(run_dir)
+    os.kill(process.pid, signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == status, err
+    assert f"dpgkit train --resume {run_dir}" in err
+    assert "Traceback" not in err
+    steps = int(find_checkpoint(run_dir).name.split("-")[1])
+    assert 0 < steps < 400
+    read_checkpoint(find_checkpoint(run_dir))
