@@ -107,12 +107,11 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_checkpoint(checkpoints_dir: Path, env_steps: int, files: dict[str, dict[str, Tensor]],
-                     meta: dict[str, Any], keep: int) -> Path:
-    """Write ``files`` (tensor file name -> named tensors) and ``meta`` as the checkpoint of
-    ``env_steps``, atomically; then delete all but the newest ``keep`` checkpoints."""
-    final = checkpoints_dir / f"{PREFIX}{env_steps:012d}"
-    temporary = checkpoints_dir / f".tmp-{PREFIX}{env_steps:012d}"
+def write_checkpoint(directory: Path, files: dict[str, dict[str, Tensor]],
+                     meta: dict[str, Any]) -> Path:
+    """Write ``files`` (tensor file name -> named tensors) and ``meta`` as the checkpoint
+    ``directory``, atomically: into a hidden sibling first, flushed, then renamed into place."""
+    temporary = directory.parent / f".tmp-{directory.name}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     manifest = {}
@@ -129,13 +128,22 @@ def write_checkpoint(checkpoints_dir: Path, env_steps: int, files: dict[str, dic
         file.flush()
         os.fsync(file.fileno())
     _fsync(temporary)
-    if final.exists():  # the same step written again (e.g. after a resume): replace it
-        shutil.rmtree(final)
-    os.rename(temporary, final)
-    _fsync(checkpoints_dir)
+    if directory.exists():  # the same checkpoint written again (e.g. after a resume)
+        shutil.rmtree(directory)
+    os.rename(temporary, directory)
+    _fsync(directory.parent)
+    return directory
+
+
+def step_checkpoint_dir(checkpoints_dir: Path, env_steps: int) -> Path:
+    """Where a run keeps its checkpoint of ``env_steps``."""
+    return checkpoints_dir / f"{PREFIX}{env_steps:012d}"
+
+
+def prune_checkpoints(checkpoints_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints of a run."""
     for old in list_checkpoints(checkpoints_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -32,7 +32,9 @@ from dpgkit.checkpoint import (
     find_checkpoint,
     library_versions,
     list_checkpoints,
+    prune_checkpoints,
     read_checkpoint,
+    step_checkpoint_dir,
     write_checkpoint,
 )
 from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
@@ -231,15 +233,21 @@ class Trainer:
         return float(self.last_eval.mean())
 
     def save_checkpoint(self) -> Path:
-        """Write the whole run as a checkpoint (atomically); refuse non-finite parameters."""
+        """The run's periodic checkpoint: ``checkpoints/step-<env_steps>``, keeping the newest
+        ``keep_checkpoints``."""
+        path = self.write_state(step_checkpoint_dir(self.run_dir / "checkpoints", self.env_steps))
+        prune_checkpoints(self.run_dir / "checkpoints", self.config.keep_checkpoints)
+        return path
+
+    def write_state(self, directory: Path) -> Path:
+        """Write the whole run as a checkpoint at ``directory``; refuse non-finite parameters."""
         for name, module in self.agent.modules().items():
             for key, value in module.state_dict().items():
                 if value.is_floating_point() and not torch.isfinite(value).all():
                     raise Diverged(f"parameter {name}.{key} became non-finite by env step "
                                    f"{self.env_steps}")
         files, meta = resume.capture(self)
-        return write_checkpoint(self.run_dir / "checkpoints", self.env_steps, files, meta,
-                                self.config.keep_checkpoints)
+        return write_checkpoint(directory, files, meta)
 
     def wall_seconds(self) -> float:
         return time.perf_counter() - self.started
@@ -247,12 +255,15 @@ class Trainer:
     def steps_per_second(self) -> float:
         return self.env_steps / max(self.wall_seconds(), 1e-9)
 
-    def finish(self) -> dict[str, Any]:
-        """Write the last checkpoint, ``curve.png`` and ``summary.json``; return the summary."""
+    def finish(self, close: bool = True) -> dict[str, Any]:
+        """Write the last checkpoint, ``curve.png`` and ``summary.json``; return the summary.
+        With ``close=False`` the run can go on (a later ``step`` continues it)."""
         config = self.config
         wall_seconds = self.wall_seconds()
         self.save_checkpoint()
-        self.close()
+        self.writer.file.flush()
+        if close:
+            self.close()
         plot_curve(self.run_dir / "metrics.csv", self.run_dir / "curve.png",
                    f"{config.algorithm.upper()} ({config.preset}) on {config.env_id}, "
                    f"seed {config.seed}")

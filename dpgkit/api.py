@@ -1,0 +1,146 @@
+"""The Python API, familiar to Stable-Baselines3 users, on the same config objects as the CLI.
+
+    import dpgkit
+    agent = dpgkit.DDPG("Pendulum-v1", seed=0, tau=0.005)   # any config field as a keyword
+    agent.learn(total_env_steps=20_000)
+    action = agent.predict(obs)                             # env-scaled, no exploration noise
+    agent.save("pendulum-policy")
+    same = dpgkit.load("pendulum-policy")
+
+``learn`` takes a callback, called after every env step with the step's events; returning
+False stops early. ``steps`` is the same as an iterator.
+"""
+
+import copy
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dpgkit.agent import DDPGAgent
+from dpgkit.checkpoint import load_agent
+from dpgkit.config import DDPGConfig, preset_config
+from dpgkit.equations import scale_action
+from dpgkit.errors import DpgkitError
+from dpgkit.train import Trainer
+
+_instances = itertools.count()
+
+
+def _env_id(env: str | gym.Env) -> str:
+    """An id for ``env``: itself if a string; for an instance, a registered id whose envs are
+    deep copies of it (training and evaluation each get their own)."""
+    if isinstance(env, str):
+        return env
+    env_id = f"dpgkit-instance/{type(env.unwrapped).__name__}{next(_instances)}-v0"
+    gym.register(env_id, entry_point=lambda: copy.deepcopy(env))
+    return env_id
+
+
+class DDPG:
+    """DDPG on an environment (an id, ``module:Class``, or an instance), with a config built from
+    the preset ``preset`` and the keyword ``settings`` (any :class:`DDPGConfig` field)."""
+
+    default_preset = "ddpg"
+
+    def __init__(self, env: str | gym.Env, preset: str | None = None,
+                 run_dir: str | Path | None = None, **settings: Any) -> None:
+        self.config: DDPGConfig = preset_config(preset or self.default_preset,
+                                                env_id=_env_id(env), **settings)
+        self.run_dir = Path(run_dir) if run_dir is not None else Path("runs") / (
+            f"{self.config.env_id.replace('/', '_')}-{self.config.preset}-seed{self.config.seed}"
+            f"-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.trainer: Trainer | None = None
+        self._policy: tuple[DDPGAgent, np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def resume(cls, run_dir: str | Path) -> "DDPG":
+        """Continue the run in ``run_dir`` (from its newest checkpoint) with ``learn``."""
+        self = cls.__new__(cls)
+        self.trainer = Trainer.resume(Path(run_dir))
+        self.config, self.run_dir, self._policy = self.trainer.config, Path(run_dir), None
+        return self
+
+    def steps(self, total_env_steps: int) -> Iterator[dict[str, Any]]:
+        """Train until the run has ``total_env_steps`` env steps, yielding after each step a dict
+        with ``env_steps`` and, when they happen, ``episode_return`` and ``eval_return_mean``."""
+        if self.trainer is None and self._policy is not None:
+            raise DpgkitError("a policy loaded with dpgkit.load cannot train further; continue "
+                              "its run with dpgkit.DDPG.resume(RUN_DIR)")
+        if self.trainer is None:
+            self.trainer = Trainer(self.config, self.run_dir)
+        trainer = self.trainer
+        trainer.config = self.config = dataclasses.replace(self.config,
+                                                           total_env_steps=total_env_steps)
+        while not trainer.done:
+            events = trainer.step()
+            yield {"env_steps": trainer.env_steps, **events}
+        trainer.finish(close=False)  # checkpoint, curve.png and summary.json, as the CLI writes
+
+    def learn(self, total_env_steps: int,
+              callback: Callable[[dict[str, Any]], bool | None] | None = None) -> "DDPG":
+        """Train until the run has ``total_env_steps`` env steps (SB3's ``learn``); stop early
+        when ``callback(events)`` returns False. Writes the run directory as the CLI does."""
+        for events in self.steps(total_env_steps):
+            if callback is not None and callback(events) is False:
+                break
+        return self
+
+    @property
+    def agent(self) -> DDPGAgent:
+        if self.trainer is not None:
+            return self.trainer.agent
+        if self._policy is None:
+            raise DpgkitError("this agent has not been trained or loaded yet: call learn()")
+        return self._policy[0]
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.trainer is not None:
+            return self.trainer.scaler.low, self.trainer.scaler.high
+        assert self._policy is not None
+        return self._policy[1], self._policy[2]
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """The deterministic action mu(s), scaled to the env's bounds, for one observation
+        (obs_dim,) or a batch (B, obs_dim)."""
+        low, high = self._bounds()
+        return scale_action(self.agent.act(np.asarray(obs, dtype=np.float32)), low, high)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the whole run (networks, optimisers, replay, RNGs) as a checkpoint directory."""
+        if self.trainer is None:
+            raise DpgkitError("nothing to save: call learn() first")
+        return self.trainer.write_state(Path(path))
+
+    def evaluate(self, episodes: int = 10, seed: int = 0) -> np.ndarray:
+        """Returns of ``episodes`` episodes without noise, from env.reset(seed=seed + k)."""
+        from dpgkit.envs import ActionScaler, evaluate, make_env
+
+        env = make_env(self.config.env_id)
+        try:
+            return evaluate(self.agent.act, env, ActionScaler(env.action_space),
+                            [seed + k for k in range(episodes)])
+        finally:
+            env.close()
+
+
+class TD3(DDPG):
+    """TD3 (Fujimoto et al. 2018): DDPG plus twin critics, target smoothing, delayed updates."""
+
+    default_preset = "td3"
+
+
+def load(path: str | Path) -> DDPG:
+    """A policy saved with ``save`` (or a run directory's newest checkpoint), ready to predict."""
+    agent, meta = load_agent(Path(path))
+    cls = TD3 if agent.config.algorithm == "td3" else DDPG
+    model = cls.__new__(cls)
+    model.config, model.run_dir, model.trainer = agent.config, Path(path), None
+    model._policy = (agent, np.asarray(meta["env"]["action_low"]),
+                     np.asarray(meta["env"]["action_high"]))
+    return model

@@ -1,0 +1,63 @@
+"""The Python API: learn, predict, save/load, callbacks, env instances, TD3."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import dpgkit
+from dpgkit.errors import DpgkitError
+from dpgkit.td3 import TD3Agent
+
+TINY = dict(warmup_steps=100, batch_size=32, actor_hidden=(16, 16), critic_hidden=(16, 16),
+            eval_every=200, eval_episodes=1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dpgkit.DDPG:
+    run_dir = tmp_path_factory.mktemp("api") / "run"
+    return dpgkit.DDPG("Pendulum-v1", seed=0, tau=0.01, run_dir=run_dir, **TINY).learn(300)
+
+
+def test_learn_writes_a_run_like_the_cli(trained):
+    assert trained.config.tau == 0.01 and trained.trainer.env_steps == 300
+    for name in ("config.json", "metrics.csv", "summary.json", "curve.png"):
+        assert (trained.run_dir / name).is_file()
+
+
+def test_predict_one_or_a_batch_in_env_bounds(trained):
+    obs = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    batch = trained.predict(obs)
+    assert batch.shape == (64, 1) and np.all(np.abs(batch) <= 2.0)
+    assert trained.predict(obs[0]).shape == (1,)
+    np.testing.assert_allclose(trained.predict(obs[0]), batch[0], atol=1e-6)
+
+
+def test_save_then_load_predicts_identically(trained, tmp_path):
+    trained.save(tmp_path / "policy")
+    loaded = dpgkit.load(tmp_path / "policy")
+    obs = np.random.default_rng(1).normal(size=(256, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs), trained.predict(obs))
+    with pytest.raises(DpgkitError, match="cannot train further"):
+        loaded.learn(1000)
+
+
+def test_callback_stops_early_and_steps_iterates(tmp_path):
+    agent = dpgkit.DDPG("Pendulum-v1", run_dir=tmp_path / "a", **TINY)
+    seen = []
+    agent.learn(10_000, callback=lambda events: seen.append(events["env_steps"]) or
+                events["env_steps"] < 150)
+    assert seen[-1] == 150 and agent.trainer.env_steps == 150
+    evals = [e["eval_return_mean"] for e in agent.steps(400) if "eval_return_mean" in e]
+    assert len(evals) == 2 and agent.trainer.env_steps == 400  # at 200 and at 400
+
+
+def test_an_env_instance_and_td3(tmp_path):
+    agent = dpgkit.TD3(gym.make("Pendulum-v1"), run_dir=tmp_path / "t", **TINY).learn(200)
+    assert isinstance(agent.agent, TD3Agent)
+    assert agent.evaluate(episodes=2).shape == (2,)
+
+
+def test_resume_continues_a_run(tmp_path):
+    dpgkit.DDPG("Pendulum-v1", run_dir=tmp_path / "r", **TINY).learn(200)
+    resumed = dpgkit.DDPG.resume(tmp_path / "r").learn(300)
+    assert resumed.trainer.env_steps == 300
