@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default: 10)")
     evaluate.add_argument("--seed", type=int, default=0,
                           help="episode k starts from env.reset(seed=SEED + k) (default: 0)")
+    evaluate.add_argument("--video", type=Path, default=None, metavar="DIR",
+                          help="record every episode to DIR as mp4 (no display needed; MuJoCo "
+                               "tasks need Debian's libosmesa6)")
     return parser
 
 
@@ -218,14 +221,16 @@ def _eval(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from dpgkit.checkpoint import load_agent
-    from dpgkit.envs import ActionScaler, evaluate, make_env
+    from dpgkit.envs import ActionScaler, evaluate, make_env, make_video_env
 
     if args.episodes < 1:
         raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
     agent, meta = load_agent(args.run_dir)
-    env = make_env(meta["env"]["env_id"])
+    env_id = meta["env"]["env_id"]
+    env = make_video_env(env_id, args.video) if args.video else make_env(env_id)
     returns = evaluate(agent.act, env, ActionScaler(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
+    env.close()  # finishes writing the last video
     result = {"env_id": meta["env"]["env_id"], "episodes": args.episodes, "seed": args.seed,
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "return_min": float(returns.min()), "return_max": float(returns.max()),
@@ -237,6 +242,9 @@ def _eval(args: argparse.Namespace) -> int:
     Console().print(table)
     if args.run_dir.joinpath("checkpoints").is_dir():
         (args.run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.video:
+        print(f"videos: {', '.join(sorted(p.name for p in args.video.glob('*.mp4')))} in "
+              f"{args.video}")
     return 0
 
 

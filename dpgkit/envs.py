@@ -8,6 +8,9 @@ Only this module and the training loop import Gymnasium. Inside dpgkit every act
 import difflib
 import functools
 import importlib
+import os
+from pathlib import Path
+from typing import Any
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -17,7 +20,7 @@ from dpgkit.equations import scale_action
 from dpgkit.errors import EnvError
 
 
-def make_env(env_id: str) -> gym.Env:
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     """The environment ``env_id`` names, checked: a Gymnasium id (``Pendulum-v1``,
     ``module:Env-v0``) or ``package.module:ClassName`` for an env class of your own.
 
@@ -25,7 +28,7 @@ def make_env(env_id: str) -> gym.Env:
     """
     env_class = _env_class(env_id)
     try:
-        env = env_class() if env_class is not None else gym.make(env_id)
+        env = env_class(**kwargs) if env_class is not None else gym.make(env_id, **kwargs)
     except gym.error.Error as error:
         raise EnvError(_unknown_env_message(env_id, error)) from None
     except ModuleNotFoundError as error:
@@ -33,6 +36,34 @@ def make_env(env_id: str) -> gym.Env:
                        f"install it (pip install {error.name}) and try again") from None
     check_spaces(env, env_id)
     return env
+
+
+def make_video_env(env_id: str, video_dir: Path) -> gym.Env:
+    """``env_id`` rendering to RGB arrays, every episode recorded to ``video_dir`` as mp4.
+
+    Works without a display: MuJoCo renders through OSMesa (Debian's ``libosmesa6``), classic
+    control through pygame. A missing renderer is an EnvError that names what to install.
+    """
+    if "DISPLAY" not in os.environ:  # software rendering, unless the user chose otherwise
+        os.environ.setdefault("MUJOCO_GL", "osmesa")
+        os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+    from gymnasium.wrappers import RecordVideo
+
+    try:
+        env = make_env(env_id, render_mode="rgb_array")
+        env.reset(seed=0)
+        frame = env.render()
+    except EnvError:
+        raise
+    except Exception as error:  # the renderers raise many types (OpenGL, pygame, mujoco)
+        raise EnvError(f"cannot render {env_id} for a video ({type(error).__name__}: "
+                       f"{str(error).strip()[:120]}): MuJoCo tasks need Debian's libosmesa6 "
+                       "(apt-get install libosmesa6), classic-control tasks need pygame") from None
+    if not isinstance(frame, np.ndarray):
+        raise EnvError(f"{env_id} does not render RGB frames, so it cannot be recorded")
+    return RecordVideo(env, str(video_dir), episode_trigger=lambda episode: True,
+                       name_prefix=env_id.replace("/", "_").replace(":", "_"),
+                       disable_logger=True)
 
 
 def _env_class(env_id: str) -> type[gym.Env] | None:
