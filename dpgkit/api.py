@@ -25,7 +25,7 @@ import numpy as np
 from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import load_agent
 from dpgkit.config import DDPGConfig, preset_config
-from dpgkit.equations import scale_action
+from dpgkit.envs import ActionScaler
 from dpgkit.errors import DpgkitError
 from dpgkit.train import Trainer
 
@@ -56,7 +56,7 @@ class DDPG:
             f"{self.config.env_id.replace('/', '_')}-{self.config.preset}-seed{self.config.seed}"
             f"-{time.strftime('%Y%m%d-%H%M%S')}")
         self.trainer: Trainer | None = None
-        self._policy: tuple[DDPGAgent, np.ndarray, np.ndarray] | None = None
+        self._policy: tuple[DDPGAgent, ActionScaler] | None = None
 
     @classmethod
     def resume(cls, run_dir: str | Path) -> "DDPG":
@@ -99,17 +99,11 @@ class DDPG:
             raise DpgkitError("this agent has not been trained or loaded yet: call learn()")
         return self._policy[0]
 
-    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.trainer is not None:
-            return self.trainer.scaler.low, self.trainer.scaler.high
-        assert self._policy is not None
-        return self._policy[1], self._policy[2]
-
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic action mu(s), scaled to the env's bounds, for one observation
-        (obs_dim,) or a batch (B, obs_dim)."""
-        low, high = self._bounds()
-        return scale_action(self.agent.act(np.asarray(obs, dtype=np.float32)), low, high)
+        (obs_dim,) or a batch (B, obs_dim): what dpgkit would send to ``env.step``."""
+        scaler = self.trainer.scaler if self.trainer is not None else self._policy[1]
+        return scaler.to_env(self.agent.act(np.asarray(obs, dtype=np.float32)))
 
     def save(self, path: str | Path) -> Path:
         """Write the whole run (networks, optimisers, replay, RNGs) as a checkpoint directory."""
@@ -119,11 +113,11 @@ class DDPG:
 
     def evaluate(self, episodes: int = 10, seed: int = 0) -> np.ndarray:
         """Returns of ``episodes`` episodes without noise, from env.reset(seed=seed + k)."""
-        from dpgkit.envs import ActionScaler, evaluate, make_env
+        from dpgkit.envs import evaluate, make_env
 
         env = make_env(self.config.env_id)
         try:
-            return evaluate(self.agent.act, env, ActionScaler(env.action_space),
+            return evaluate(self.agent.act, env, ActionScaler.for_space(env.action_space),
                             [seed + k for k in range(episodes)])
         finally:
             env.close()
@@ -141,6 +135,6 @@ def load(path: str | Path) -> DDPG:
     cls = TD3 if agent.config.algorithm == "td3" else DDPG
     model = cls.__new__(cls)
     model.config, model.run_dir, model.trainer = agent.config, Path(path), None
-    model._policy = (agent, np.asarray(meta["env"]["action_low"]),
-                     np.asarray(meta["env"]["action_high"]))
+    bounds = meta["env"]["action_low"], meta["env"]["action_high"]
+    model._policy = (agent, ActionScaler(*bounds))
     return model

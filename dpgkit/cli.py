@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--reference", default=None, metavar="TASK",
                       help="overlay TD3's published curve: HalfCheetah, Hopper or Walker2d")
 
+    export = commands.add_parser("export", help="export the policy as a standalone model")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
+                        help="onnx (opset 18) or torchscript (default: onnx)")
+    export.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                        help="output file (default: RUN_DIR/policy.onnx or RUN_DIR/policy.pt)")
+
     evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default: 10)")
@@ -216,6 +223,14 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from dpgkit.export import export_policy
+
+    path = export_policy(args.run_dir, args.format, args.output)
+    print(f"wrote {path}: raw observation (B, obs_dim) -> env-scaled action (B, action_dim)")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -228,7 +243,7 @@ def _eval(args: argparse.Namespace) -> int:
     agent, meta = load_agent(args.run_dir)
     env_id = meta["env"]["env_id"]
     env = make_video_env(env_id, args.video) if args.video else make_env(env_id)
-    returns = evaluate(agent.act, env, ActionScaler(env.action_space),
+    returns = evaluate(agent.act, env, ActionScaler.for_space(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
     env.close()  # finishes writing the last video
     result = {"env_id": meta["env"]["env_id"], "episodes": args.episodes, "seed": args.seed,
@@ -252,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dpgkit`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+        commands = {"train": _train, "eval": _eval, "plot": _plot, "export": _export}
+        return commands[args.command](args)
     except Interrupted as stop:
         print(f"dpgkit: stopped by {stop}", file=sys.stderr)
         return 128 + stop.signum  # 130 for SIGINT, 143 for SIGTERM

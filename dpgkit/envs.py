@@ -180,10 +180,15 @@ def check_spaces(env: gym.Env, env_id: str) -> None:
 class ActionScaler:
     """a_env = low + (a + 1) (high - low) / 2, per dimension, from the env's Box bounds."""
 
-    def __init__(self, space: gym.spaces.Box) -> None:
-        self.low = space.low.astype(np.float64)
-        self.high = space.high.astype(np.float64)
-        self.dtype = space.dtype
+    def __init__(self, low: Any, high: Any, dtype: Any = np.float32) -> None:
+        self.low = np.asarray(low, dtype=np.float64)
+        self.high = np.asarray(high, dtype=np.float64)
+        self.dtype = dtype
+
+    @classmethod
+    def for_space(cls, space: gym.spaces.Box) -> "ActionScaler":
+        """The scaler of an env's action Box."""
+        return cls(space.low, space.high, space.dtype)
 
     def to_env(self, action: np.ndarray) -> np.ndarray:
         """[-1, 1] -> [low, high], in the env's dtype, clipped against rounding."""

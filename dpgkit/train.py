@@ -109,7 +109,7 @@ class Trainer:
         if checkpoint is None:
             create_run_dir(run_dir)
         obs_dim, action_dim = space_dims(self.eval_env)
-        self.scaler = ActionScaler(self.eval_env.action_space)
+        self.scaler = ActionScaler.for_space(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)
         self.replay = ReplayBuffer(config.replay_size, obs_dim, action_dim)
         self.warmup_rng, noise_rng, self.replay_rng = (

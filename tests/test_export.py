@@ -1,0 +1,150 @@
+"""Exported policies (ONNX, TorchScript) give the env actions dpgkit itself would send."""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from dpgkit.checkpoint import find_checkpoint, load_agent
+from dpgkit.cli import main
+from dpgkit.errors import DpgkitError
+from dpgkit.export import ONNX_OPSET, ExportedPolicy, build_policy, export_policy, predict
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+
+TOLERANCE = 1e-5
+SHORT = ["--steps", "300", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden", "16,16",
+         "--critic_hidden", "16,16", "--eval_every", "300", "--eval_episodes", "1",
+         "--no-progress"]
+RUNS = {
+    "pendulum": ["--env", "Pendulum-v1"],
+    "counting": ["--env", "dpgkit-test/Counting-v0"],  # asymmetric bounds [-1, 0] .. [3, 2]
+    "batch-norm": ["--env", "Pendulum-v1", "--batch_norm", "true"],
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """One short training run per case of RUNS, made once for the module."""
+    root = tmp_path_factory.mktemp("export-runs")
+    made = {}
+    for name, args in RUNS.items():
+        assert main(["train", "--out", str(root / name), *SHORT, *args]) == 0
+        made[name] = root / name
+    return made
+
+
+def observations(obs_dim: int, n: int = 1000) -> np.ndarray:
+    """Raw float32 observations, wide enough to saturate tanh and reach the action bounds."""
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((n, obs_dim)) * 5.0).astype(np.float32)
+
+
+def run_onnx(path: Path, obs: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["action"], {"obs": obs})[0]
+
+
+def run_torchscript(path: Path, obs: np.ndarray) -> np.ndarray:
+    module = torch.jit.load(str(path))
+    with torch.no_grad():
+        return module(torch.from_numpy(obs)).numpy()
+
+
+RUNNERS = {"onnx": run_onnx, "torchscript": run_torchscript}
+
+
+@pytest.mark.parametrize("fmt", list(RUNNERS))
+@pytest.mark.parametrize("case", list(RUNS))
+def test_exported_policy_matches_dpgkit(runs, case, fmt, tmp_path):
+    agent, meta = load_agent(runs[case])
+    path = export_policy(runs[case], fmt, tmp_path / f"policy-{fmt}")
+    obs = observations(agent.obs_dim)
+    expected = predict(agent, meta, obs)
+
+    actions = RUNNERS[fmt](path, obs)
+    assert actions.shape == (1000, agent.action_dim) and actions.dtype == np.float32
+    assert np.abs(actions - expected).max() < TOLERANCE
+    single = RUNNERS[fmt](path, obs[:1])  # batch 1: the batch axis is not fixed at export
+    assert single.shape == (1, agent.action_dim)
+    assert np.abs(single - expected[:1]).max() < TOLERANCE
+
+    low, high = (np.asarray(meta["env"][key], np.float32) for key in ("action_low", "action_high"))
+    assert np.all(actions >= low) and np.all(actions <= high)
+
+
+def test_predict_handles_one_observation_and_asymmetric_bounds(runs):
+    agent, meta = load_agent(runs["counting"])
+    obs = observations(agent.obs_dim, 5)
+    batch = predict(agent, meta, obs)
+    assert predict(agent, meta, obs[0]).shape == (2,)
+    np.testing.assert_array_equal(predict(agent, meta, obs[0]), batch[0])
+    unit = agent.act(obs).astype(np.float64)
+    expected = np.array([-1.0, 0.0]) + (unit + 1.0) * np.array([4.0, 2.0]) / 2.0
+    np.testing.assert_allclose(batch, expected, atol=1e-6)
+
+
+def test_onnx_model_declares_its_interface(runs):
+    path = export_policy(runs["counting"], "onnx")
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == ONNX_OPSET
+    (inp,), (out,) = model.graph.input, model.graph.output
+    assert inp.name == "obs" and out.name == "action"
+    in_dims = inp.type.tensor_type.shape.dim
+    assert in_dims[0].dim_param and not in_dims[0].dim_value, "batch axis must be dynamic"
+    assert in_dims[1].dim_value == 2
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+@pytest.mark.parametrize("fmt, name", [("onnx", "policy.onnx"), ("torchscript", "policy.pt")])
+def test_default_output_is_in_the_run_directory(runs, fmt, name):
+    path = export_policy(runs["pendulum"], fmt)
+    assert path == runs["pendulum"] / name and path.is_file()
+    assert not list(runs["pendulum"].glob(".*.tmp")), "no temporary file left behind"
+    load_agent(runs["pendulum"])  # the run still loads
+
+
+def test_bad_format_is_a_clear_error(runs, tmp_path):
+    with pytest.raises(DpgkitError, match="unknown export format 'tflite'.*onnx, torchscript"):
+        export_policy(runs["pendulum"], "tflite", tmp_path / "policy")
+    assert not (tmp_path / "policy").exists()
+
+
+def test_missing_onnx_package_names_it_and_how_to_install(runs, tmp_path, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real_find_spec(name, *a))
+    with pytest.raises(DpgkitError, match=r"needs the package\(s\) onnx.*pip install onnx"):
+        export_policy(runs["pendulum"], "onnx", tmp_path / "policy.onnx")
+
+
+def test_output_inside_a_checkpoint_is_refused(runs):
+    checkpoint = find_checkpoint(runs["pendulum"])
+    with pytest.raises(DpgkitError, match="checkpoint directory"):
+        export_policy(checkpoint, "torchscript")
+    assert sorted(p.name for p in checkpoint.iterdir()) == [
+        "agent.safetensors", "checkpoint.json", "replay.safetensors"]
+
+
+def test_scaling_maps_the_tanh_range_onto_the_bounds_exactly(runs):
+    agent, meta = load_agent(runs["counting"])
+    policy = build_policy(agent, meta)
+    unit = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0], [1.5, -1.5]])
+    expected = torch.tensor([[-1.0, 0.0], [3.0, 2.0], [1.0, 1.0], [3.0, 0.0]])
+    assert torch.equal(policy.to_env(unit), expected)
+
+
+def test_exported_policy_stays_in_eval_mode_and_leaves_the_agent_alone(runs):
+    agent, meta = load_agent(runs["batch-norm"])
+    policy = build_policy(agent, meta)
+    policy.train()
+    assert not policy.training and not any(m.training for m in policy.modules())
+    assert policy.actor is not agent.actor
+    with pytest.raises(DpgkitError, match="low < high"):
+        ExportedPolicy(agent.actor, [1.0], [-1.0])
