@@ -17,11 +17,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dpgkit.reference import TABLE_1, TD3_CURVES, task_name
+from dpgkit.reference import TABLE_1, TD3_CURVES, WARMUP_STEPS, task_name
 
 
 def run_command(preset: str, env_id: str, seeds: str, steps: int, out: Path,
                 extra: list[str]) -> list[str]:
+    """The ``dpgkit train`` command of one row; Fujimoto et al.'s warm-up where it differs."""
+    warmup = WARMUP_STEPS.get(task_name(env_id))
+    if warmup and preset in ("td3", "our-ddpg") and "--warmup_steps" not in extra:
+        extra = ["--warmup_steps", str(warmup), *extra]
     return [sys.executable, "-m", "dpgkit.cli", "train", "--preset", preset, "--env", env_id,
             "--seeds", seeds, "--steps", str(steps), "--out", str(out), "--no-progress", *extra]
 
@@ -42,7 +46,8 @@ def table(out: Path) -> str:
     for summary_path in sorted(out.glob("*/summary.json")):
         s = json.loads(summary_path.read_text())
         command = (summary_path.parent / "command.txt").read_text().strip()
-        per_seed = ", ".join(f"{v:.0f}" for v in s["per_seed"].values())
+        per_seed = ", ".join("diverged" if v is None else f"{v:.0f}"
+                             for v in s["per_seed"].values())
         rows.append(f"| {s['preset']} | {s['env_id']} | {s['env_steps']:,} | {len(s['seeds'])} | "
                     f"{s['eval_return_mean']:.1f} +- {s['eval_return_std']:.1f} | {per_seed} | "
                     f"{published(s['preset'], s['env_id'], s['env_steps'])} | "

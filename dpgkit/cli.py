@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an agent and write a run directory",
                                 description="Train DDPG; every config field is a flag.")
-    train.add_argument("--preset", default="ddpg", choices=list(PRESETS),
+    train.add_argument("--preset", default=None, choices=list(PRESETS),
                        help="settings to start from (default: ddpg)")
     train.add_argument("--out", type=Path, default=None,
                        help="run directory (default: runs/<env>-<preset>-seed<N>-<time>)")
@@ -139,7 +139,7 @@ def _train(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     if args.resume is not None:
         return _resume(args, overrides, console)
-    config = preset_config(args.preset, **{**_config_file(args.config), **overrides})
+    config = preset_config(args.preset or "ddpg", **{**_config_file(args.config), **overrides})
     run_dir = args.out or _default_run_dir(config, args.seeds)
     if args.overwrite:
         _remove_run_dir(run_dir)
@@ -154,7 +154,8 @@ def _resume(args: argparse.Namespace, overrides: dict[str, Any], console: Any) -
     from dpgkit.train import train
 
     steps = overrides.pop("total_env_steps", None)
-    given = sorted(overrides) + [f for f in ("out", "config", "seeds") if getattr(args, f)]
+    given = sorted(overrides) + [f for f in ("out", "config", "seeds", "preset", "overwrite",
+                                             "workers") if getattr(args, f)]
     if given:
         raise DpgkitError(f"--resume continues a run with its saved config; drop "
                           f"{', '.join('--' + g for g in given)} (only --steps may change)")
@@ -187,7 +188,8 @@ def _remove_run_dir(run_dir: Path) -> None:
 
     if not run_dir.exists():
         return
-    if not (run_dir / "config.json").is_file() and any(run_dir.iterdir()):
+    is_run = (run_dir / "config.json").is_file() or any(run_dir.glob("seed*/config.json"))
+    if not is_run and any(run_dir.iterdir()):
         raise DpgkitError(f"{run_dir} does not look like a dpgkit run directory (no "
                           "config.json); --overwrite deletes only runs: remove it yourself")
     shutil.rmtree(run_dir)
@@ -209,10 +211,11 @@ def _train_seeds(args: argparse.Namespace, config: DDPGConfig, out: Path, consol
     console.print(f"dpgkit: training {config.preset} on {config.env_id}, seeds {seeds} "
                   f"({config.total_env_steps} env steps each) -> {out}")
     summary = train_seeds(config, seeds, out, args.workers, report=console.print)
-    console.print(f"over {len(seeds)} seeds: eval return {summary['eval_return_mean']:.2f} +- "
-                  f"{summary['eval_return_std']:.2f} ({summary['wall_seconds']:.0f} s); "
-                  f"summary: {out / 'summary.json'}")
-    return 0
+    finished = len(seeds) - len(summary["diverged"])
+    console.print(f"over {finished} of {len(seeds)} seeds: eval return "
+                  f"{summary['eval_return_mean']:.2f} +- {summary['eval_return_std']:.2f} "
+                  f"({summary['wall_seconds']:.0f} s); summary: {out / 'summary.json'}")
+    return EXIT_DIVERGED if summary["diverged"] else 0
 
 
 def _plot(args: argparse.Namespace) -> int:

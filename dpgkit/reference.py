@@ -30,3 +30,7 @@ TABLE_1: dict[str, dict[str, float]] = {
 def task_name(env_id: str) -> str:
     """'HalfCheetah-v5' -> 'HalfCheetah' (the key of the tables above)."""
     return env_id.split("/")[-1].rsplit("-v", 1)[0]
+
+
+WARMUP_STEPS: dict[str, int] = {"HalfCheetah": 10_000, "Ant": 10_000}
+"""Fujimoto et al. 2018's random start steps where they differ from the presets' 1,000."""

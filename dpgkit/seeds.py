@@ -2,7 +2,8 @@
 
 ``dpgkit train --seeds 0-4 --out DIR`` writes ``DIR/seed0`` ... ``DIR/seed4`` (each a full run
 directory) and ``DIR/summary.json`` with the mean, the standard deviation and the per-seed values
-of the final evaluation return.
+of the final evaluation return. A seed that diverges is reported (``diverged``) and left out of
+the mean; the others still count.
 """
 
 import dataclasses
@@ -12,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import make_env
-from dpgkit.errors import ConfigError, DpgkitError
+from dpgkit.errors import ConfigError, Diverged, DpgkitError
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -61,17 +63,29 @@ def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | 
                                out / f"seed{seed}"): seed for seed in seeds}
         for future in as_completed(futures):
             seed = futures[future]
-            per_seed[seed] = future.result()
+            try:
+                per_seed[seed] = future.result()
+            except Diverged as error:  # one diverging seed is a result, not a crash
+                per_seed[seed] = {"diverged": str(error)}
+                report(f"seed {seed}: diverged ({error})")
+                continue
+            except BrokenProcessPool:
+                raise DpgkitError(f"the process training seed {seed} died (out of memory, or "
+                                  f"killed); the finished seeds are in {out}") from None
             report(f"seed {seed}: eval return {per_seed[seed]['eval_return_mean']:.2f} "
                    f"({per_seed[seed]['wall_seconds']:.0f} s)")
-    finals = np.array([per_seed[s]["eval_return_mean"] for s in seeds])
+    finished = [s for s in seeds if "eval_return_mean" in per_seed[s]]
+    finals = np.array([per_seed[s]["eval_return_mean"] for s in finished])
     summary = {
         "preset": config.preset, "algorithm": config.algorithm, "env_id": config.env_id,
-        "env_steps": per_seed[seeds[0]]["env_steps"], "seeds": seeds,
-        "eval_return_mean": float(finals.mean()), "eval_return_std": float(finals.std()),
-        "per_seed": {str(s): per_seed[s]["eval_return_mean"] for s in seeds},
+        "env_steps": config.total_env_steps, "seeds": seeds,
+        "eval_return_mean": float(finals.mean()) if finished else None,
+        "eval_return_std": float(finals.std()) if finished else None,
+        "per_seed": {str(s): per_seed[s].get("eval_return_mean") for s in seeds},
+        "diverged": {str(s): per_seed[s]["diverged"] for s in seeds if s not in finished},
         "wall_seconds": time.perf_counter() - started, "workers": workers,
-        "versions": per_seed[seeds[0]]["versions"],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if not finished:
+        raise Diverged(f"every seed diverged; see {out / 'summary.json'}")
     return summary

@@ -127,3 +127,29 @@ def test_help_lists_every_config_field_with_its_doc():
         if name != "preset":
             assert f"--{name}" in text
             assert " ".join(doc.split())[:30] in text
+
+
+def test_seeds_run_in_parallel_and_plot_draws_their_band(tmp_path):
+    out = tmp_path / "five"
+    result = run_cli("train", "--seeds", "0-1", "--out", str(out), *FAST)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and set(summary["per_seed"]) == {"0", "1"}
+    assert summary["eval_return_mean"] == pytest.approx(np.mean(list(summary["per_seed"].values())))
+    for seed in (0, 1):
+        assert json.loads((out / f"seed{seed}" / "config.json").read_text())["seed"] == seed
+    plotted = run_cli("plot", str(out), str(out / "seed0"), "-o", str(tmp_path / "curves.png"),
+                      "--reference", "HalfCheetah")
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert (tmp_path / "curves.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_a_diverging_seed_is_reported_not_fatal(tmp_path):
+    out = tmp_path / "online"
+    result = run_cli("train", "--preset", "dpg-online", "--seeds", "0-1", "--steps", "300",
+                     "--out", str(out), "--no-progress")
+    assert result.returncode == 3, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["diverged"]) == {"0", "1"}
+    assert all("became" in why for why in summary["diverged"].values())
