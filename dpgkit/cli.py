@@ -26,6 +26,8 @@ SHORT_FLAGS = {"env_id": "--env", "total_env_steps": "--steps"}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        if message.endswith("expected one argument"):  # e.g. --actor_lr -1e-3
+            message += " (a value starting with '-' goes after '=', as in --actor_lr=-1e-3)"
         self.exit(EXIT_BAD_INPUT, f"dpgkit: error: {message} (see {self.prog} --help)\n")
 
 
@@ -59,11 +61,11 @@ def _metavar(annotation: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dpgkit", description="Deterministic policy-gradient RL (DDPG).")
+    parser = _Parser(prog="dpgkit", description="Deterministic policy-gradient RL: DDPG and TD3.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train an agent and write a run directory",
-                                description="Train DDPG; every config field is a flag.")
+                                description="Train DDPG or TD3; every config field is a flag.")
     train.add_argument("--preset", default=None, choices=list(PRESETS),
                        help="settings to start from (default: ddpg)")
     train.add_argument("--out", type=Path, default=None,
