@@ -42,10 +42,12 @@ def plot_curve(metrics_csv: Path, out: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _eval_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def _curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``metric`` against env steps in a run, or None where it has no value (a seed that
+    diverged before its first evaluation)."""
     rows = [r for r in read_metrics(run_dir / "metrics.csv") if metric in r]
     if not rows:
-        raise DpgkitError(f"{run_dir / 'metrics.csv'} has no {metric!r} values")
+        return None
     return np.array([r["env_steps"] for r in rows]), np.array([r[metric] for r in rows])
 
 
@@ -66,7 +68,10 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=130)
     max_steps = 0.0
     for run_dir in run_dirs:
-        curves = [_eval_curve(d, metric) for d in _seed_dirs(run_dir)]
+        curves = [c for c in (_curve(d, metric) for d in _seed_dirs(run_dir)) if c is not None]
+        if not curves:
+            raise DpgkitError(f"{run_dir} has no {metric!r} values to plot (a metrics.csv column; "
+                              "runs that diverged before their first evaluation have none)")
         x = curves[0][0]
         ys = np.array([np.interp(x, cx, cy) for cx, cy in curves])
         max_steps = max(max_steps, float(x.max()))

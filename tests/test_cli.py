@@ -153,3 +153,5 @@ def test_a_diverging_seed_is_reported_not_fatal(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["diverged"]) == {"0", "1"}
     assert all("became" in why for why in summary["diverged"].values())
+    plotted = run_cli("plot", str(out), "-o", str(tmp_path / "p.png"))
+    assert plotted.returncode == 2 and "no 'eval_return_mean' values" in plotted.stderr
