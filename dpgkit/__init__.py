@@ -1,4 +1,4 @@
-"""dpgkit: deterministic policy-gradient reinforcement learning (DDPG, TD3) that reads like the math.
+"""dpgkit: deterministic policy-gradient reinforcement learning (DDPG, TD3), read like the math.
 
 The Python API (see ``dpgkit.api``)::
 

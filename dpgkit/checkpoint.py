@@ -173,7 +173,8 @@ def read_checkpoint(directory: Path) -> tuple[dict[str, dict[str, Tensor]], dict
     present = {p.name for p in directory.iterdir()}
     unexpected = present - {META_FILE, *TENSOR_FILES}
     if unexpected:
-        raise CheckpointError(f"{directory} holds unexpected file(s) {', '.join(sorted(unexpected))}"
+        names = ", ".join(sorted(unexpected))
+        raise CheckpointError(f"{directory} holds unexpected file(s) {names}"
                               f": a dpgkit checkpoint holds only {META_FILE} and "
                               f"{', '.join(TENSOR_FILES)}; refusing to load it")
     meta = _read_meta(directory / META_FILE)

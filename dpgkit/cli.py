@@ -6,7 +6,6 @@ as its help. Bad input ends with one line ``dpgkit: error: ...`` and exit status
 """
 
 import argparse
-import dataclasses
 import json
 import re
 import sys

@@ -21,7 +21,7 @@ def _setting(default: Any, doc: str) -> Any:
 
 @dataclass(frozen=True)
 class DDPGConfig:
-    """The settings of a DDPG run. The defaults are the ``ddpg`` preset (see ``docs/presets.md``)."""
+    """The settings of a DDPG run. The defaults are the ``ddpg`` preset (docs/presets.md)."""
 
     algorithm: ClassVar[str] = "ddpg"
 
@@ -77,7 +77,8 @@ class DDPGConfig:
     ou_dt: float = _setting(1e-2, "Ornstein-Uhlenbeck time step dt per env step.")
     gaussian_sigma: float = _setting(0.1, "Standard deviation of Gaussian exploration noise.")
     noise_decay: str = _setting(
-        "none", "Schedule of the noise scale (OU sigma or Gaussian std): none, linear, exponential.")
+        "none", "Schedule of the noise scale (OU sigma or Gaussian std): none, linear or "
+        "exponential.")
     noise_decay_start: int = _setting(0, "Env step where the noise scale starts to decay.")
     noise_decay_end: int = _setting(0, "Env step where the noise scale reaches its final value.")
     noise_final_scale: float = _setting(
@@ -97,7 +98,8 @@ class TD3Config(DDPGConfig):
     target_noise: float = _setting(
         0.2, "TD3 target smoothing: std of the noise added to mu'(s') per action element.")
     target_noise_clip: float = _setting(
-        0.5, "TD3 target smoothing: the noise is clipped to [-target_noise_clip, target_noise_clip].")
+        0.5, "TD3 target smoothing: the noise is clipped to [-target_noise_clip, "
+        "target_noise_clip].")
     policy_delay: int = _setting(
         2, "TD3 delay: actor and target updates happen once every policy_delay critic updates.")
 

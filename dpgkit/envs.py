@@ -9,9 +9,9 @@ import difflib
 import functools
 import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np

@@ -65,7 +65,7 @@ class Actor(nn.Module):
         super().__init__()
         layers: list[nn.Module] = [nn.BatchNorm1d(obs_dim)] if batch_norm else []
         sizes = (obs_dim, *hidden)
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             layers.append(_hidden_block(n_in, n_out, batch_norm))
         layers += [_output_layer(sizes[-1], action_dim, final_init), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -86,7 +86,7 @@ class Critic(nn.Module):
     Args:
         obs_dim, action_dim: input sizes.
         hidden: sizes of the ReLU hidden layers, e.g. (400, 300).
-        action_layer: index of the hidden layer whose input includes the action (0 .. len(hidden)-1).
+        action_layer: the hidden layer whose input includes the action (0 .. len(hidden) - 1).
         batch_norm: see above.
         final_init: as for :class:`Actor`.
     """
@@ -105,13 +105,13 @@ class Critic(nn.Module):
             raise ValueError(f"action_layer must be in [0, {len(hidden) - 1}], got {action_layer}")
         state_layers: list[nn.Module] = [nn.BatchNorm1d(obs_dim)] if batch_norm else []
         sizes = (obs_dim, *hidden[:action_layer])
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             state_layers.append(_hidden_block(n_in, n_out, batch_norm))
         self.state_net = nn.Sequential(*state_layers)
 
         joint_layers: list[nn.Module] = []
         sizes = (sizes[-1] + action_dim, *hidden[action_layer:])
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             joint_layers.append(_hidden_block(n_in, n_out, batch_norm=False))
         joint_layers.append(_output_layer(sizes[-1], 1, final_init))
         self.joint_net = nn.Sequential(*joint_layers)

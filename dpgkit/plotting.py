@@ -7,7 +7,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 from dpgkit.errors import DpgkitError  # noqa: E402
@@ -26,12 +25,12 @@ def plot_curve(metrics_csv: Path, out: Path, title: str) -> None:
                 color="tab:blue", alpha=0.35, lw=1, label="training episode (with noise)")
     if evals:
         x = [r["env_steps"] for r in evals]
-        mean = [r["eval_return_mean"] for r in evals]
-        std = [r.get("eval_return_std", 0.0) for r in evals]
+        mean = np.array([r["eval_return_mean"] for r in evals])
+        std = np.array([r.get("eval_return_std", 0.0) for r in evals])
         ax.plot(x, mean, color="tab:orange", marker="o", ms=3, lw=2,
                 label="evaluation (no noise), mean")
-        ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                        color="tab:orange", alpha=0.2, label="evaluation, +- std")
+        ax.fill_between(x, mean - std, mean + std, color="tab:orange", alpha=0.2,
+                        label="evaluation, +- std")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return")
     ax.set_title(title)
@@ -85,7 +84,7 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
             raise DpgkitError(f"no published curve for {reference!r}: one of "
                               f"{', '.join(TD3_CURVES)}")
         points = sorted((s, v) for s, v in TD3_CURVES[reference].items() if s <= max_steps * 1.05)
-        steps, values = zip(*points) if points else ((), ())
+        steps, values = zip(*points, strict=True) if points else ((), ())
         ax.plot(steps, values, "k--", marker="s", ms=4, lw=1,
                 label=f"TD3, Fujimoto et al. 2018 ({reference}-v1, 10 seeds)")
     ax.set_xlabel("environment steps")

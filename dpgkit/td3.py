@@ -2,8 +2,8 @@
 
 1. Clipped double Q-learning: two critics Q_1, Q_2 learn from one target that uses the smaller
    of their target copies, y = r + gamma (1 - terminated) min_i Q'_i(s', a~).
-2. Target policy smoothing: a~ = clip(mu'(s') + clip(epsilon, -c, c), -1, 1), epsilon ~ N(0, sigma^2)
-   per action element.
+2. Target policy smoothing: a~ = clip(mu'(s') + clip(epsilon, -c, c), -1, 1), with
+   epsilon ~ N(0, sigma^2) per action element.
 3. Delayed policy updates: the actor and all targets are updated once every ``policy_delay``
    critic updates. The actor ascends Q_1 only.
 

@@ -26,8 +26,8 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dpgkit.agent import DDPGAgent
 from dpgkit import resume
+from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import (
     find_checkpoint,
     library_versions,
@@ -38,7 +38,6 @@ from dpgkit.checkpoint import (
     write_checkpoint,
 )
 from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
-from dpgkit.errors import Diverged, DpgkitError, Interrupted
 from dpgkit.envs import (
     ActionScaler,
     eval_seeds,
@@ -47,6 +46,7 @@ from dpgkit.envs import (
     make_vector_env,
     space_dims,
 )
+from dpgkit.errors import Diverged, DpgkitError, Interrupted
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import Noise, make_noise, noise_scale
 from dpgkit.plotting import plot_curve

@@ -149,7 +149,7 @@ def test_stochastic_gradient_is_damped_deterministic_gradient_quadrature():
         gaps.append(np.linalg.norm(spg - dpg))
 
     # the gap shrinks monotonically as sigma -> 0 ...
-    assert all(g_big > g_small for g_big, g_small in zip(gaps[:-1], gaps[1:]))
+    assert all(g_big > g_small for g_big, g_small in zip(gaps[:-1], gaps[1:], strict=True))
     # ... like sigma^2: gap / sigma^2 -> |DPG| / 2 (exactly (1 - exp(-sigma^2/2)) / sigma^2 |DPG|)
     ratios = np.array(gaps) / np.array(SIGMAS) ** 2 / (0.5 * np.linalg.norm(dpg))
     assert np.all((ratios > 0.75) & (ratios <= 1.0)), ratios

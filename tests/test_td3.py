@@ -40,7 +40,7 @@ def test_clipped_double_q_is_the_elementwise_minimum():
 def test_smoothed_target_action_clips_noise_then_action():
     action = torch.tensor([[0.0, 0.9, -0.9]])
     noise = torch.tensor([[0.7, 0.3, -0.2]])
-    # noise clipped to 0.5 -> [0.5, 0.3, -0.2]; action + noise -> [0.5, 1.2, -1.1] -> clip to [-1, 1]
+    # noise clipped to 0.5: [0.5, 0.3, -0.2]; plus the action: [0.5, 1.2, -1.1]; clipped to [-1, 1]
     expected = torch.tensor([[0.5, 1.0, -1.0]])
     assert torch.equal(smoothed_target_action(action, noise, 0.5), expected)
 

@@ -10,7 +10,8 @@ from dpgkit.checkpoint import find_checkpoint as newest
 from dpgkit.config import preset_config
 from dpgkit.train import Trainer, train
 
-COUNTING = "dpgkit-test/Counting-v0"  # tests/toy_envs.py: truncated at 5 steps, odd episodes end at 3
+# tests/toy_envs.py: truncated at 5 steps; odd episodes terminate at step 3
+COUNTING = "dpgkit-test/Counting-v0"
 
 
 def counting_trainer(tmp_path, **overrides) -> Trainer:
