@@ -164,6 +164,7 @@ def measure_dpgkit_learning(spec: dict[str, Any]) -> dict[str, Any]:
     """Env steps/s of dpgkit's Trainer: warm-up and burn-in untimed, then ``steps`` timed
     ``Trainer.step()`` calls, each one env step and one update."""
     import torch
+
     from dpgkit.config import preset_config
     from dpgkit.train import Trainer
 
@@ -263,7 +264,7 @@ def learning_section(args: argparse.Namespace) -> str:
                         log(f"{env_id} {algo} threads={threads} repeat {repeat + 1} {kind}: "
                             f"{result['steps_per_s']:.1f} steps/s "
                             f"(torch threads {result['torch_threads']})")
-                ratio = statistics.median(o / t for o, t in zip(ours, theirs))
+                ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
                 rows.append(
                     f"| {env_id} | {algo} | {threads} | {settings['gamma']} | "
                     f"{', '.join(f'{v:.1f}' for v in ours)} | "
@@ -312,7 +313,7 @@ class Gemm:
 def linear_shapes(n_in: int, hidden: tuple[int, ...], n_out: int) -> list[tuple[int, int]]:
     """(in, out) of each Linear of an MLP n_in -> hidden... -> n_out."""
     sizes = (n_in, *hidden, n_out)
-    return list(zip(sizes[:-1], sizes[1:]))
+    return list(zip(sizes[:-1], sizes[1:], strict=True))
 
 
 def ddpg_update_gemms(obs_dim: int, action_dim: int, actor_hidden: tuple[int, ...],
@@ -468,6 +469,7 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     With and without sampling are timed in interleaved rounds (median taken) so drift hits both.
     """
     import torch
+
     from dpgkit.agent import DDPGAgent
     from dpgkit.config import preset_config
     from dpgkit.replay import ReplayBuffer
