@@ -88,6 +88,7 @@ class DDPG:
         when ``callback(events)`` returns False. Writes the run directory as the CLI does."""
         for events in self.steps(total_env_steps):
             if callback is not None and callback(events) is False:
+                self.trainer.finish(close=False)  # steps() finishes only a run it completes
                 break
         return self
 

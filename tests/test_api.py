@@ -1,5 +1,7 @@
 """The Python API: learn, predict, save/load, callbacks, env instances, TD3."""
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -47,6 +49,7 @@ def test_callback_stops_early_and_steps_iterates(tmp_path):
     agent.learn(10_000, callback=lambda events: seen.append(events["env_steps"]) or
                 events["env_steps"] < 150)
     assert seen[-1] == 150 and agent.trainer.env_steps == 150
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["env_steps"] == 150
     evals = [e["eval_return_mean"] for e in agent.steps(400) if "eval_return_mean" in e]
     assert len(evals) == 2 and agent.trainer.env_steps == 400  # at 200 and at 400
 
