@@ -312,12 +312,12 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
     console.print(f"dpgkit: {verb} {config.preset} on {config.env_id} (seed {config.seed}, "
                   f"{config.total_env_steps} env steps) -> {run_dir}")
     live = progress and console.is_terminal
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]:>5.0f} steps/s"),
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=12),
+                   MofNCompleteColumn(), TextColumn("{task.fields[rate]:.0f} steps/s"),
                    TextColumn("return {task.fields[last_return]}"),
                    TextColumn("eval {task.fields[last_eval]}"), TimeElapsedColumn(),
                    console=console, disable=not live)
-    task = bar.add_task(f"{config.env_id} {config.preset}", total=config.total_env_steps,
+    task = bar.add_task(config.env_id, total=config.total_env_steps,
                         completed=trainer.env_steps, rate=0.0, last_return="-", last_eval="-")
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signals reach only the main one
@@ -328,9 +328,9 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
             while not trainer.done:
                 events = trainer.step()
                 if "episode_return" in events:
-                    bar.update(task, last_return=f"{events['episode_return']:8.1f}")
+                    bar.update(task, last_return=f"{events['episode_return']:.1f}")
                 if "eval_return_mean" in events:
-                    bar.update(task, last_eval=f"{events['eval_return_mean']:8.1f}")
+                    bar.update(task, last_eval=f"{events['eval_return_mean']:.1f}")
                     if not live:
                         console.print(f"step {trainer.env_steps:>8d}  eval return "
                                       f"{trainer.last_eval.mean():9.2f} +- "
