@@ -86,6 +86,13 @@ def create_run_dir(run_dir: Path) -> None:
                           "choose a writable --out") from None
 
 
+def _write_config(run_dir: Path, config: DDPGConfig) -> str:
+    """Write ``config.json`` (the resolved config); return its text."""
+    text = json.dumps(config_to_dict(config), indent=2)
+    (run_dir / "config.json").write_text(text + "\n")
+    return text
+
+
 class Trainer:
     """One run: its environments, agent, replay, noise, random generators, counters and records.
 
@@ -131,10 +138,8 @@ class Trainer:
         self.stop_signal: int | None = None
 
         if checkpoint is None:
-            (run_dir / "config.json").write_text(
-                json.dumps(config_to_dict(config), indent=2) + "\n")
             self.writer = MetricsWriter(run_dir)
-            self.writer.text("config", json.dumps(config_to_dict(config), indent=2))
+            self.writer.text("config", _write_config(run_dir, config))
         else:
             files, meta = checkpoint
             self.writer = MetricsWriter(run_dir, resume_at=(int(meta["metrics_bytes"]),
@@ -153,8 +158,7 @@ class Trainer:
         if total_env_steps is not None:
             config = dataclasses.replace(config, total_env_steps=total_env_steps)
         if (run_dir / "config.json").is_file():
-            (run_dir / "config.json").write_text(
-                json.dumps(config_to_dict(config), indent=2) + "\n")
+            _write_config(run_dir, config)
         return cls(config, run_dir, checkpoint=(files, meta))
 
     @property
@@ -202,9 +206,9 @@ class Trainer:
             self.update_credit += config.num_envs * config.updates_per_step
             while self.update_credit >= 1.0:
                 batch = self.replay.sample(config.batch_size, self.replay_rng)
-                info = self.agent.update(batch)
-                self._check_finite(self.env_steps, **info)
-                self.update_stats.add(info)
+                losses = self.agent.update(batch)
+                self._check_finite(self.env_steps, **losses)
+                self.update_stats.add(losses)
                 self.update_credit -= 1.0
 
         def crossed(every: int) -> bool:
