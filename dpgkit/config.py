@@ -63,8 +63,12 @@ class DDPGConfig:
     batch_size: int = _setting(256, "Transitions per update.")
     replay_size: int = _setting(1_000_000, "Replay buffer capacity (transitions).")
     warmup_steps: int = _setting(
-        1_000, "First env steps act uniformly at random in [-1, 1] and make no update."
+        1_000, "First env steps act uniformly at random in [-1, 1] (and make no update unless "
+        "update_during_warmup)."
     )
+    update_during_warmup: bool = _setting(
+        False, "Also update during warm-up, from the first full batch on (as the TD3 authors' "
+        "code does: one update per env step from the start).")
     updates_per_step: float = _setting(
         1.0, "Updates (critic, actor, targets) per env step; fractions such as 0.5 allowed."
     )
@@ -204,7 +208,8 @@ def field_docs(cls: type[DDPGConfig] = TD3Config) -> dict[str, str]:
 _FUJIMOTO: dict[str, Any] = dict(
     gamma=0.99, actor_hidden=(400, 300), critic_hidden=(400, 300), critic_action_layer=0,
     final_init=0.0, actor_lr=1e-3, critic_lr=1e-3, tau=5e-3, batch_size=100,
-    replay_size=1_000_000, warmup_steps=1_000, exploration_noise="gaussian", gaussian_sigma=0.1,
+    replay_size=1_000_000, warmup_steps=1_000, update_during_warmup=True,
+    exploration_noise="gaussian", gaussian_sigma=0.1,
 )
 
 

@@ -7,7 +7,8 @@ This is the only module, with :mod:`dpgkit.envs`, that touches Gymnasium. Per en
     s', r, terminated, truncated = env.step(scale_action(a))
     replay.add(s, a, r, s', terminated, truncated)   # s' is the real final obs at an episode end
     if the episode ended: reset the env and the noise process
-    agent.update(replay.sample(batch_size))    updates_per_step times (after warm-up)
+    agent.update(replay.sample(batch_size))    updates_per_step times (after warm-up, or
+                                               from the first batch: update_during_warmup)
 """
 
 import dataclasses
@@ -202,7 +203,8 @@ class Trainer:
                 self.episodes_done += 1
                 self.noise.reset(i)
 
-        if self.env_steps > config.warmup_steps and len(self.replay) >= config.batch_size:
+        learning = config.update_during_warmup or self.env_steps > config.warmup_steps
+        if learning and len(self.replay) >= config.batch_size:
             self.update_credit += config.num_envs * config.updates_per_step
             while self.update_credit >= 1.0:
                 batch = self.replay.sample(config.batch_size, self.replay_rng)

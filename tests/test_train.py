@@ -66,6 +66,21 @@ def test_warmup_acts_uniformly_and_makes_no_update(tmp_path):
     assert trainer.agent.updates == 1
 
 
+def test_update_during_warmup_starts_at_the_first_full_batch(tmp_path):
+    trainer = counting_trainer(tmp_path, warmup_steps=50, batch_size=4,
+                               update_during_warmup=True)
+    for _ in range(3):
+        trainer.step()
+    assert trainer.agent.updates == 0
+    trainer.step()
+    assert trainer.agent.updates == 1  # 4 transitions stored: one update per step from here
+    for _ in range(46):
+        trainer.step()
+    assert trainer.agent.updates == 47
+    actions = trainer.replay.action[:50]
+    assert actions.min() < -0.8 and actions.max() > 0.8 and abs(actions.mean()) < 0.2
+
+
 @pytest.mark.parametrize("batch_size, updates_per_step", [(4, 1.0), (7, 0.5), (5, 2.0)])
 def test_batch_size_and_update_ratio_take_effect(tmp_path, batch_size, updates_per_step):
     trainer = counting_trainer(tmp_path, batch_size=batch_size, updates_per_step=updates_per_step)
