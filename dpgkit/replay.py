@@ -34,7 +34,8 @@ class ReplayBuffer:
         action_dim: size of an action (stored in dpgkit's [-1, 1] scale).
     """
 
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int) -> None:
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, num_streams: int = 1
+                 ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
@@ -58,12 +59,15 @@ class ReplayBuffer:
         next_obs: np.ndarray,
         terminated: bool | np.ndarray,
         truncated: bool | np.ndarray,
+        streams: np.ndarray | None = None,
     ) -> None:
         """Store one transition, or n at once (each argument with a leading dimension n),
         overwriting the oldest when full.
 
         ``next_obs`` must be the observation the step actually reached (for the last step of an
-        episode: the final observation, not the first one of the next episode).
+        episode: the final observation, not the first one of the next episode). ``streams``
+        names the experience stream (env) of each row, in ``[0, num_streams)``; by default row i
+        is stream i.
         """
         reward_arr = np.asarray(reward, dtype=np.float32).reshape(-1)
         n = reward_arr.size

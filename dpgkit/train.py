@@ -203,15 +203,7 @@ class Trainer:
                 self.episodes_done += 1
                 self.noise.reset(i)
 
-        learning = config.update_during_warmup or self.env_steps > config.warmup_steps
-        if learning and len(self.replay) >= config.batch_size:
-            self.update_credit += config.num_envs * config.updates_per_step
-            while self.update_credit >= 1.0:
-                batch = self.replay.sample(config.batch_size, self.replay_rng)
-                losses = self.agent.update(batch)
-                self._check_finite(self.env_steps, **losses)
-                self.update_stats.add(losses)
-                self.update_credit -= 1.0
+        self.learn(config.num_envs)
 
         def crossed(every: int) -> bool:
             return every > 0 and self.env_steps // every > steps_before // every
@@ -221,6 +213,30 @@ class Trainer:
         if crossed(config.checkpoint_every) and not self.done:
             self.save_checkpoint()
         return events
+
+    def learn(self, new_transitions: int) -> int:
+        """The updates due after ``new_transitions`` more transitions: ``updates_per_step`` per
+        transition once warm-up is over (or at once, with ``update_during_warmup``) and the
+        replay holds a batch. Returns how many updates ran."""
+        config = self.config
+        learning = config.update_during_warmup or self.env_steps > config.warmup_steps
+        if not learning or len(self.replay) < config.batch_size:
+            return 0
+        self.update_credit += new_transitions * config.updates_per_step
+        done = 0
+        while self.update_credit >= 1.0:
+            self.update_once()
+            self.update_credit -= 1.0
+            done += 1
+        return done
+
+    def update_once(self) -> dict[str, float]:
+        """Sample a batch, make one agent update, check and record its losses."""
+        batch = self.replay.sample(self.config.batch_size, self.replay_rng)
+        losses = self.agent.update(batch)
+        self._check_finite(self.env_steps, **losses)
+        self.update_stats.add(losses)
+        return losses
 
     def _check_finite(self, env_steps: int, **values: Any) -> None:
         for name, value in values.items():
