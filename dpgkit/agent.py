@@ -67,6 +67,7 @@ class DDPGAgent:
         self.critic_optimizer = _optimizer(list(self.critic.parameters()), config.optimizer,
                                            config.critic_lr, config.critic_weight_decay)
         self.updates = 0
+        self.td_error = torch.zeros(0)  # y - Q_w(s, a) of the last critic update
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -92,15 +93,21 @@ class DDPGAgent:
         """Q'(s', mu'(s')): the target critic at the target actor's action, shape (B,)."""
         return self.critic_target(next_obs, self.actor_target(next_obs))
 
+    def discount(self, batch: Batch) -> float | Tensor:
+        """gamma, or gamma^m per transition where the batch holds m-step returns."""
+        return self.config.gamma if batch.steps is None else self.config.gamma ** batch.steps
+
     def update_critic(self, batch: Batch) -> dict[str, float]:
-        """One gradient step on critic_loss(Q_w(s, a), y)."""
+        """One gradient step on critic_loss(Q_w(s, a), y); keeps delta = y - Q_w(s, a) in
+        ``td_error`` (for prioritized replay)."""
         with torch.no_grad():
             y = td_target(batch.reward, batch.terminated, self.next_q(batch.next_obs),
-                          self.config.gamma)
+                          self.discount(batch))
         self.critic.train()
         q = self.critic(batch.obs, batch.action)
-        loss = critic_loss(q, y)
+        loss = critic_loss(q, y, batch.weights)
         _gradient_step(self.critic_optimizer, loss)
+        self.td_error = (y - q).detach()
         return {"critic_loss": loss.item(), "q_mean": q.mean().item()}
 
     def update_actor(self, batch: Batch) -> dict[str, float]:

@@ -33,7 +33,7 @@ from dpgkit.errors import CheckpointError, DpgkitError
 from dpgkit.td3 import make_agent
 
 FORMAT = "dpgkit-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: replay stored once per field (rows, cursors)
 META_FILE = "checkpoint.json"
 TENSOR_FILES = ("agent.safetensors", "replay.safetensors")
 PREFIX = "step-"

@@ -73,6 +73,21 @@ class DDPGConfig:
         1.0, "Updates (critic, actor, targets) per env step; fractions such as 0.5 allowed."
     )
 
+    # --- replay options ---
+    n_step: int = _setting(
+        1, "Rewards per sampled transition: the n-step return, bootstrapped with gamma^n "
+        "(shorter at an episode's end).")
+    prioritized: bool = _setting(
+        False, "Prioritized replay (proportional): draw transitions by |TD error|^alpha.")
+    priority_alpha: float = _setting(0.6, "Prioritized replay: exponent alpha of the priorities.")
+    priority_beta: float = _setting(
+        0.4, "Prioritized replay: importance-weight exponent beta at the start; it rises "
+        "linearly to priority_beta_end over the run.")
+    priority_beta_end: float = _setting(
+        1.0, "Prioritized replay: importance-weight exponent beta at the end of the run.")
+    priority_epsilon: float = _setting(
+        1e-6, "Prioritized replay: added to |TD error| so that every transition can be drawn.")
+
     # --- exploration ---
     exploration_noise: str = _setting("gaussian", "Noise added to mu(s): ou, gaussian or none.")
     ou_theta: float = _setting(0.15, "Ornstein-Uhlenbeck mean-reversion rate theta.")
@@ -155,6 +170,12 @@ def _check_ranges(c: DDPGConfig) -> None:
     _check(not (c.batch_norm and c.batch_size < 2),
            "batch_norm needs batch_size >= 2 (batch statistics of one sample are undefined)")
     _check(c.updates_per_step > 0, f"updates_per_step must be > 0, got {c.updates_per_step}")
+    _check(c.n_step >= 1, f"n_step must be >= 1, got {c.n_step}")
+    _check(c.priority_alpha >= 0, f"priority_alpha must be >= 0, got {c.priority_alpha}")
+    for name in ("priority_beta", "priority_beta_end"):
+        value = getattr(c, name)
+        _check(0 <= value <= 1, f"{name} must be in [0, 1], got {value}")
+    _check(c.priority_epsilon > 0, f"priority_epsilon must be > 0, got {c.priority_epsilon}")
     _check(c.exploration_noise in ("ou", "gaussian", "none"),
            f"exploration_noise must be ou, gaussian or none, got {c.exploration_noise!r}")
     _check(c.ou_theta >= 0, f"ou_theta must be >= 0, got {c.ou_theta}")

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 
-def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float) -> Tensor:
+def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float | Tensor
+              ) -> Tensor:
     """y = r + gamma * (1 - terminated) * Q'(s', mu'(s')).
 
     The critic's regression target (the deck's "DDPG target"). ``next_q`` is the *target* critic at
@@ -23,23 +24,62 @@ def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float) 
     terminal state (``terminated = 1``) cuts the bootstrap: a time-limit truncation is not an end of
     the task, so a truncated transition is stored with ``terminated = 0`` and still bootstraps.
 
-    Shapes: all (B,) except ``gamma``, a float in [0, 1].
+    With n-step returns, ``reward`` is the m-step return R (:func:`n_step_return`), s' the
+    state m steps on, and ``gamma`` the tensor gamma^m: y = R + gamma^m (1 - terminated) Q'(s', .).
+
+    Shapes: all (B,) except ``gamma``, a float in [0, 1] (or a (B,) tensor of them).
     """
     return reward + gamma * (1.0 - terminated) * next_q
 
 
-def critic_loss(q: Tensor, y: Tensor) -> Tensor:
-    """L(w) = 1/B * sum_i (Q_w(s_i, a_i) - y_i)^2.
+def n_step_return(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """R_t = sum_{k=0}^{m-1} gamma^k * r_{t+k}, with m <= n.
 
-    Mean squared TD error of the critic on a batch. ``y`` is a fixed target: no gradient flows into
-    it (it is detached here as well, in case a caller forgot ``torch.no_grad``).
+    The n-step return (Sutton & Barto, section 7.1) of each row of ``rewards`` (B, n), whose
+    entries past the episode's end (or past the newest stored step) are NaN, so m is the number
+    of leading non-NaN entries. Bootstrapped with gamma^m in :func:`td_target`.
+    """
+    discounts = gamma ** np.arange(rewards.shape[1], dtype=np.float64)
+    return np.nansum(rewards * discounts, axis=1)
+
+
+def sampling_priority(td_error: np.ndarray, epsilon: float) -> np.ndarray:
+    """p_i = |delta_i| + epsilon, with delta_i = y_i - Q_w(s_i, a_i).
+
+    A transition's priority in prioritized replay (Schaul et al. 2016, proportional variant); it
+    is drawn with probability P(i) = p_i^alpha / sum_k p_k^alpha. ``epsilon`` > 0 keeps every
+    stored transition drawable.
+    """
+    return np.abs(td_error) + epsilon
+
+
+def importance_weights(probability: np.ndarray, min_probability: float, beta: float
+                       ) -> np.ndarray:
+    """w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (P(i) / min_j P(j))^-beta.
+
+    The importance weights that undo, in expectation, the bias of drawing transition i with
+    probability P(i) instead of 1/N (fully at beta = 1); normalised by the largest weight in the
+    buffer so that they only ever scale the update down. Shapes: ``probability`` (B,).
+    """
+    return (probability / min_probability) ** -beta
+
+
+def critic_loss(q: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
+    """L(w) = 1/B * sum_i w_i * (Q_w(s_i, a_i) - y_i)^2, with w_i = 1 unless prioritized.
+
+    Mean squared TD error of the critic on a batch (weighted by the importance weights of
+    prioritized replay, :func:`importance_weights`, when given). ``y`` is a fixed target: no
+    gradient flows into it (it is detached here as well, in case a caller forgot
+    ``torch.no_grad``).
 
     Shapes: ``q`` and ``y`` both (B,); a (B, 1) against (B,) mix-up would broadcast to (B, B)
     silently, so it is refused.
     """
     if q.shape != y.shape:
         raise ValueError(f"critic_loss: Q has shape {tuple(q.shape)} but y has {tuple(y.shape)}")
-    return (q - y.detach()).pow(2).mean()
+    if weights is None:
+        return (q - y.detach()).pow(2).mean()
+    return (weights * (q - y.detach()).pow(2)).mean()
 
 
 def actor_loss(q_of_mu: Tensor) -> Tensor:

@@ -24,9 +24,6 @@ from dpgkit.td3 import TD3Agent
 if TYPE_CHECKING:
     from dpgkit.train import Trainer
 
-REPLAY_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated")
-
-
 def capture(trainer: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
     """The run's state: {tensor file: {name: tensor}} and the JSON metadata."""
     agent, replay = trainer.agent, trainer.replay
@@ -37,13 +34,13 @@ def capture(trainer: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dic
     if isinstance(trainer.noise, OrnsteinUhlenbeckNoise):
         tensors["noise.x"] = torch.from_numpy(trainer.noise.x.copy())
     tensors["obs"] = torch.from_numpy(np.asarray(trainer.obs).copy())
-    replay_tensors = {name: torch.from_numpy(getattr(replay, name)[:replay.size])
-                      for name in REPLAY_FIELDS}
+    replay_arrays, replay_counters = replay.state()
+    replay_tensors = {name: torch.from_numpy(value) for name, value in replay_arrays.items()}
     meta = {
         "config": config_to_dict(trainer.config), "env": trainer.env_info, **agent_meta,
         "counters": {"env_steps": trainer.env_steps, "updates": agent.updates,
                      "episodes": trainer.episodes_done, "update_credit": trainer.update_credit,
-                     "replay_size": replay.size, "replay_next_index": replay.next_index},
+                     "replay": replay_counters},
         "episodes": [asdict(e) for e in trainer.episodes],
         "episode_records": list(trainer.envs.call("episode_record")),
         "rng": {"python": random.getstate(), "warmup": trainer.warmup_rng.bit_generator.state,
@@ -90,14 +87,8 @@ def _restore(trainer: "Trainer", files: dict[str, dict[str, torch.Tensor]],
     if isinstance(trainer.noise, OrnsteinUhlenbeckNoise):
         trainer.noise.x = tensors["noise.x"].numpy().copy()
 
-    size = int(counters["replay_size"])
-    for name in REPLAY_FIELDS:
-        stored = getattr(replay, name)
-        value = replay_tensors[name].numpy()
-        if value.shape != (size, *stored.shape[1:]):
-            raise ValueError(f"replay field {name} has shape {value.shape}")
-        stored[:size] = value
-    replay.size, replay.next_index = size, int(counters["replay_next_index"])
+    replay.load_state({name: value.numpy() for name, value in replay_tensors.items()},
+                      counters["replay"])
 
     for generator, state in ((trainer.warmup_rng, meta["rng"]["warmup"]),
                              (trainer.noise.rng, meta["rng"]["noise"]),

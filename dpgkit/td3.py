@@ -59,13 +59,14 @@ class TD3Agent(DDPGAgent):
         """One gradient step on critic_loss(Q_1(s, a), y) + critic_loss(Q_2(s, a), y)."""
         with torch.no_grad():
             y = td_target(batch.reward, batch.terminated, self.next_q(batch.next_obs),
-                          self.config.gamma)
+                          self.discount(batch))
         self.critic.train()
         self.critic2.train()
         q1 = self.critic(batch.obs, batch.action)
         q2 = self.critic2(batch.obs, batch.action)
-        loss = critic_loss(q1, y) + critic_loss(q2, y)
+        loss = critic_loss(q1, y, batch.weights) + critic_loss(q2, y, batch.weights)
         _gradient_step(self.critic_optimizer, loss)
+        self.td_error = (y - q1).detach()
         return {"critic_loss": loss.item(), "q_mean": q1.mean().item()}
 
     # change 3: the actor and the targets move once every policy_delay critic updates

@@ -51,6 +51,7 @@ from dpgkit.errors import Diverged, DpgkitError, Interrupted
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import Noise, make_noise, noise_scale
 from dpgkit.plotting import plot_curve
+from dpgkit.prioritized import PrioritizedReplayBuffer
 from dpgkit.replay import ReplayBuffer
 from dpgkit.td3 import make_agent
 
@@ -70,6 +71,17 @@ def explore_actions(agent: DDPGAgent, obs: np.ndarray, noise: Noise, env_steps: 
     if env_steps < config.warmup_steps:
         return warmup_rng.uniform(-1.0, 1.0, (len(obs), agent.action_dim))
     return np.clip(agent.act(obs) + noise.sample(), -1.0, 1.0)
+
+
+def make_replay(config: DDPGConfig, obs_dim: int, action_dim: int, num_streams: int
+                ) -> ReplayBuffer:
+    """The replay of ``config``: uniform or prioritized, one- or n-step; one stream per env."""
+    if config.prioritized:
+        return PrioritizedReplayBuffer(
+            config.replay_size, obs_dim, action_dim, num_streams, config.n_step, config.gamma,
+            config.priority_alpha, config.priority_beta, config.priority_epsilon)
+    return ReplayBuffer(config.replay_size, obs_dim, action_dim, num_streams, config.n_step,
+                        config.gamma)
 
 
 def create_run_dir(run_dir: Path) -> None:
@@ -119,7 +131,7 @@ class Trainer:
         obs_dim, action_dim = space_dims(self.eval_env)
         self.scaler = ActionScaler.for_space(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)
-        self.replay = ReplayBuffer(config.replay_size, obs_dim, action_dim)
+        self.replay = make_replay(config, obs_dim, action_dim, config.num_envs)
         self.warmup_rng, noise_rng, self.replay_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
         self.noise = make_noise(config, action_dim, noise_rng, config.num_envs)
@@ -232,10 +244,16 @@ class Trainer:
 
     def update_once(self) -> dict[str, float]:
         """Sample a batch, make one agent update, check and record its losses."""
-        batch = self.replay.sample(self.config.batch_size, self.replay_rng)
+        config, replay = self.config, self.replay
+        if isinstance(replay, PrioritizedReplayBuffer):  # beta rises linearly over the run
+            replay.beta = config.priority_beta + (config.priority_beta_end - config.priority_beta) \
+                * min(self.env_steps / config.total_env_steps, 1.0)
+        batch = replay.sample(config.batch_size, self.replay_rng)
         losses = self.agent.update(batch)
         self._check_finite(self.env_steps, **losses)
         self.update_stats.add(losses)
+        if isinstance(replay, PrioritizedReplayBuffer):
+            replay.update_priorities(batch.indices, self.agent.td_error.numpy())
         return losses
 
     def _check_finite(self, env_steps: int, **values: Any) -> None:

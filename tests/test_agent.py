@@ -1,5 +1,6 @@
 """The DDPG update: what it changes, what it leaves alone, and that config values take effect."""
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -133,3 +134,24 @@ def test_paper_architecture_with_batch_norm_updates_and_acts():
         info = agent.update(make_batch())
     assert all(np.isfinite(v) for v in info.values())
     assert agent.act(np.zeros(OBS_DIM, np.float32)).shape == (ACTION_DIM,)
+
+
+def test_importance_weights_and_n_step_discount_reach_the_critic_update():
+    """y = R + gamma^steps Q'(s', mu'(s')); a zero importance weight removes a transition from
+    the critic's gradient; td_error is y - Q(s, a)."""
+    config = preset_config("ddpg", actor_hidden=(8,), critic_hidden=(8,), gamma=0.5)
+    obs, action = torch.randn(2, 3), torch.rand(2, 1) * 2 - 1
+    batch = Batch(obs=obs, action=action, reward=torch.tensor([1.0, 2.0]), next_obs=obs,
+                  terminated=torch.zeros(2), steps=torch.tensor([3.0, 1.0]),
+                  weights=torch.tensor([1.0, 0.0]))
+    agent = DDPGAgent(3, 1, config)
+    with torch.no_grad():
+        y = batch.reward + torch.tensor([0.5 ** 3, 0.5]) * agent.next_q(obs)
+        q_before = agent.critic(obs, action)
+    expected = copy.deepcopy(agent.critic)
+    # mean over B = 2 of w_i (Q_i - y_i)^2 with w = (1, 0): transition 0 alone, halved
+    (0.5 * (expected(obs[:1], action[:1]) - y[:1]).pow(2).sum()).backward()
+    agent.update_critic(batch)
+    for got, want in zip(agent.critic.parameters(), expected.parameters(), strict=True):
+        torch.testing.assert_close(got.grad, want.grad)
+    torch.testing.assert_close(agent.td_error, y - q_before)

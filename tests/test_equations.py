@@ -10,6 +10,7 @@ from torch import nn
 from dpgkit.equations import (
     actor_loss,
     critic_loss,
+    n_step_return,
     ou_step,
     scale_action,
     soft_update,
@@ -203,3 +204,16 @@ def test_ou_step_uses_sqrt_dt():
     # sigma sqrt(dt) scaling of the noise term: dt = 4 multiplies it by 2 (drift off: x = mu)
     out = ou_step(np.array([1.0]), 0.1, 1.0, 0.5, 4.0, np.array([1.0]))
     np.testing.assert_allclose(out, [1.0 + 0.5 * math.sqrt(4.0)], rtol=0, atol=1e-15)
+
+
+def test_weighted_critic_loss_and_n_step_discount_by_hand():
+    q, y = torch.tensor([1.0, 2.0, 4.0]), torch.tensor([0.0, 0.0, 0.0])
+    # (1 * 1 + 0.5 * 4 + 0 * 16) / 3
+    assert critic_loss(q, y, torch.tensor([1.0, 0.5, 0.0])).item() == pytest.approx(1.0)
+    assert critic_loss(q, y).item() == pytest.approx(7.0)
+    # y = R + gamma^m (1 - terminated) Q' with m = 3, 1
+    y = td_target(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 0.0]), torch.tensor([8.0, 8.0]),
+                  0.5 ** torch.tensor([3.0, 1.0]))
+    assert y.tolist() == [2.0, 6.0]
+    rewards = np.array([[1.0, 2.0, 4.0], [1.0, np.nan, np.nan]])
+    np.testing.assert_allclose(n_step_return(rewards, 0.5), [1 + 1 + 1, 1.0])

@@ -51,6 +51,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     ("ddpg", {"exploration_noise": "ou"}, 300),          # mid-episode, with OU noise state
     ("td3", {}, 300),                                    # TD3: twin critics, smoothing RNG, delay
     ("td3", {"num_envs": 2, "updates_per_step": 0.5}, 400),  # vector envs, fractional updates
+    ("td3", {"prioritized": True, "n_step": 3}, 300),    # priorities, beta, n-step returns
 ])
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, preset, overrides, stop_at):
     config = preset_config(preset, **{**SMALL, **overrides})

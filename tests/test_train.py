@@ -26,20 +26,21 @@ def test_episode_ends_store_the_true_final_obs_and_only_termination_cuts_bootstr
     for _ in range(13):  # episode 0: 5 steps, truncated; 1: 3 steps, terminated; 2: 5, truncated
         trainer.step()
     replay = trainer.replay
+    stored = replay.transitions()
     episode = [0] * 5 + [1] * 3 + [2] * 5
     step = [1, 2, 3, 4, 5, 1, 2, 3, 1, 2, 3, 4, 5]
-    np.testing.assert_array_equal(replay.obs[:13], np.c_[episode, np.subtract(step, 1)])
-    np.testing.assert_array_equal(replay.next_obs[:13], np.c_[episode, step])
-    np.testing.assert_array_equal(replay.reward[:13], step)
-    terminated = np.zeros(13)
-    terminated[7] = 1
+    np.testing.assert_array_equal(stored["obs"], np.c_[episode, np.subtract(step, 1)])
+    np.testing.assert_array_equal(stored["next_obs"], np.c_[episode, step])
+    np.testing.assert_array_equal(stored["reward"], step)
+    terminated = np.zeros(13, bool)
+    terminated[7] = True
     truncated = np.zeros(13, bool)
     truncated[[4, 12]] = True
-    np.testing.assert_array_equal(replay.terminated[:13], terminated)
-    np.testing.assert_array_equal(replay.truncated[:13], truncated)
+    np.testing.assert_array_equal(stored["terminated"], terminated)
+    np.testing.assert_array_equal(stored["truncated"], truncated)
     # a truncated transition keeps terminated = 0, so its TD target still bootstraps
-    assert replay.gather(np.array([4])).terminated.item() == 0.0
-    assert replay.gather(np.array([7])).terminated.item() == 1.0
+    rows = np.flatnonzero(replay.valid)
+    assert replay.gather(rows[[4, 7]]).terminated.tolist() == [0.0, 1.0]
 
 
 def test_actions_are_stored_in_unit_range_and_rescaled_at_the_env_edge(tmp_path):
@@ -47,7 +48,7 @@ def test_actions_are_stored_in_unit_range_and_rescaled_at_the_env_edge(tmp_path)
     for _ in range(40):
         trainer.step()
     env = trainer.envs.envs[0].unwrapped
-    stored = trainer.replay.action[:40]
+    stored = trainer.replay.transitions()["action"][:40]
     assert np.all(np.abs(stored) <= 1)
     sent = np.array(env.actions)
     low, high = np.array([-1.0, 0.0]), np.array([3.0, 2.0])
@@ -60,7 +61,7 @@ def test_warmup_acts_uniformly_and_makes_no_update(tmp_path):
     for _ in range(50):
         trainer.step()
     assert trainer.agent.updates == 0
-    actions = trainer.replay.action[:50]
+    actions = trainer.replay.transitions()["action"][:50]
     assert actions.min() < -0.8 and actions.max() > 0.8 and abs(actions.mean()) < 0.2
     trainer.step()
     assert trainer.agent.updates == 1
@@ -77,7 +78,7 @@ def test_update_during_warmup_starts_at_the_first_full_batch(tmp_path):
     for _ in range(46):
         trainer.step()
     assert trainer.agent.updates == 47
-    actions = trainer.replay.action[:50]
+    actions = trainer.replay.transitions()["action"][:50]
     assert actions.min() < -0.8 and actions.max() > 0.8 and abs(actions.mean()) < 0.2
 
 
@@ -113,3 +114,14 @@ def test_same_seed_gives_identical_bits(tmp_path, tiny_config):
             == {k: v for k, v in summaries[1].items() if k not in drop})
     other = train(dataclasses.replace(tiny_config, seed=1), tmp_path / "c", progress=False)
     assert other["eval_return_mean"] != summaries[0]["eval_return_mean"]
+
+
+def test_prioritized_n_step_training_updates_priorities_from_td_errors(tmp_path):
+    trainer = counting_trainer(tmp_path, prioritized=True, n_step=2, warmup_steps=4)
+    for _ in range(30):
+        trainer.step()
+    replay = trainer.replay
+    leaves = replay.tree.get(np.flatnonzero(replay.valid))
+    assert trainer.agent.updates == 26
+    assert len(np.unique(leaves)) > 10  # priorities now follow each transition's |TD error|
+    assert replay.beta > trainer.config.priority_beta  # annealed towards priority_beta_end

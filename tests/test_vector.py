@@ -25,8 +25,9 @@ def test_no_transition_spans_two_episodes(tmp_path, mode):
     for _ in range(steps):
         trainer.step()
     assert trainer.env_steps == len(trainer.replay) == num_envs * steps
-    obs, next_obs = trainer.replay.obs[:36], trainer.replay.next_obs[:36]
-    terminated, truncated = trainer.replay.terminated[:36], trainer.replay.truncated[:36]
+    stored = trainer.replay.transitions()
+    obs, next_obs = stored["obs"], stored["next_obs"]
+    terminated, truncated = stored["terminated"], stored["truncated"]
     # same env, same episode, one step later: never the first obs of the next episode
     np.testing.assert_array_equal(next_obs[:, :2], obs[:, :2])
     np.testing.assert_array_equal(next_obs[:, 2], obs[:, 2] + 1)
