@@ -8,6 +8,10 @@ named equations of :mod:`dpgkit.equations` and nothing else clever:
     w     <- w - lr * grad_w critic_loss(Q_w(s, a), y)
     theta <- theta - lr * grad_theta actor_loss(Q_w(s, mu_theta(s)))  # critic frozen
     theta' <- soft_update(theta', theta, tau);  w' <- soft_update(w', w, tau)
+
+The two gradient steps are written here with autograd: the reference path, the one to read.
+By default (``fast_update``) the same steps run through :mod:`dpgkit.fastpath`, the chain rule
+written out by hand for these MLPs; ``tests/test_fastpath.py`` checks both give one update.
 """
 
 import copy
@@ -18,6 +22,7 @@ from torch import Tensor, nn
 
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import actor_loss, critic_loss, soft_update, td_target
+from dpgkit.fastpath import FastUpdate, supports
 from dpgkit.networks import Actor, Critic
 from dpgkit.replay import Batch
 
@@ -31,8 +36,8 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
 
 def _optimizer(params: list[nn.Parameter], name: str, lr: float, weight_decay: float
                ) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    if name == "adam":  # fused: one kernel for all parameters (same update as the for-loop one)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
@@ -68,6 +73,14 @@ class DDPGAgent:
                                            config.critic_lr, config.critic_weight_decay)
         self.updates = 0
         self.td_error = torch.zeros(0)  # y - Q_w(s, a) of the last critic update
+        self.fast = self._fast_path([self.critic])
+
+    def _fast_path(self, critics: list[Critic]) -> FastUpdate | None:
+        """The hand-written gradient steps (:mod:`dpgkit.fastpath`), unless switched off or the
+        networks have batch norm; None means the reference path below."""
+        if self.config.fast_update and supports(self.actor, *critics):
+            return FastUpdate(self.actor, critics, self.action_dim)
+        return None
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -103,10 +116,14 @@ class DDPGAgent:
         with torch.no_grad():
             y = td_target(batch.reward, batch.terminated, self.next_q(batch.next_obs),
                           self.discount(batch))
-        self.critic.train()
-        q = self.critic(batch.obs, batch.action)
-        loss = critic_loss(q, y, batch.weights)
-        _gradient_step(self.critic_optimizer, loss)
+        if self.fast is not None:  # the same step, by hand
+            (q,), loss = self.fast.critic_step(batch.obs, batch.action, y, batch.weights,
+                                               self.critic_optimizer)
+        else:
+            self.critic.train()
+            q = self.critic(batch.obs, batch.action)
+            loss = critic_loss(q, y, batch.weights)
+            _gradient_step(self.critic_optimizer, loss)
         self.td_error = (y - q).detach()
         return {"critic_loss": loss.item(), "q_mean": q.mean().item()}
 
@@ -116,6 +133,8 @@ class DDPGAgent:
         The critic's parameters are frozen for this step: the gradient flows through Q only to
         its action input, grad_a Q(s, a) at a = mu(s), and on into the actor (the DPG theorem).
         """
+        if self.fast is not None:  # the same step, by hand
+            return {"actor_loss": self.fast.actor_step(batch.obs, self.actor_optimizer).item()}
         self.actor.train()
         self.critic.requires_grad_(False)
         try:

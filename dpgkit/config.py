@@ -73,6 +73,10 @@ class DDPGConfig:
         1.0, "Updates (critic, actor, targets) per env step; fractions such as 0.5 allowed."
     )
 
+    fast_update: bool = _setting(
+        True, "Compute the gradient steps by hand (dpgkit/fastpath.py) instead of through "
+        "autograd: the same update to float precision, about 1.5x faster; off with batch_norm.")
+
     # --- replay options ---
     n_step: int = _setting(
         1, "Rewards per sampled transition: the n-step return, bootstrapped with gamma^n "

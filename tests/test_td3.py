@@ -97,12 +97,14 @@ def test_actor_and_targets_update_once_every_policy_delay_critic_updates(policy_
     assert all(at == expected for at in changed_at.values()), changed_at
 
 
-def test_actor_is_trained_on_the_first_critic_only():
-    agent = make_td3(policy_delay=1)
+@pytest.mark.parametrize("fast_update", [False, True])
+def test_actor_is_trained_on_the_first_critic_only(fast_update):
+    agent = make_td3(policy_delay=1, fast_update=fast_update)
     critic2_before = flat(agent.critic2)
     agent.update_actor(make_batch())
     assert torch.equal(flat(agent.critic2), critic2_before)
-    assert all(p.grad is None for p in agent.critic2.parameters())
+    # no gradient at all (reference path) or the fast path's gradient buffers untouched
+    assert all(p.grad is None or not p.grad.any() for p in agent.critic2.parameters())
 
 
 def test_make_agent_picks_the_algorithm_of_the_config():
