@@ -487,7 +487,8 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     obs_dim, action_dim, batch = HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, spec["batch_size"]
     hidden = tuple(spec["hidden"])
     config = preset_config("ddpg", actor_hidden=hidden, critic_hidden=hidden, batch_size=batch,
-                           replay_size=spec["buffer_size"], torch_threads=spec["threads"])
+                           replay_size=spec["buffer_size"], torch_threads=spec["threads"],
+                           fast_update=spec["fast"])
     agent = DDPGAgent(obs_dim, action_dim, config)
     replay = fill(ReplayBuffer(spec["buffer_size"], obs_dim, action_dim),
                   random_transitions(100_000, obs_dim, action_dim))
@@ -530,27 +531,31 @@ def gemm_table(gemms: list[Gemm]) -> str:
 
 def update_section(args: argparse.Namespace) -> str:
     """Section 2: one fresh process per thread count; table updates/s against the matmul rate."""
-    rows = ["| threads | updates/s with sampling | updates/s without sampling | sample alone (us) "
-            "| MFLOP/update | update GFLOP/s (no sampling) | matmul rate at the update's shapes "
-            "(GFLOP/s) | fraction of it reached | 1024^3 matmul (GFLOP/s) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| threads | path | updates/s with sampling | updates/s without sampling | sample "
+            "alone (us) | MFLOP/update | update GFLOP/s (no sampling) | matmul rate at the "
+            "update's shapes (GFLOP/s) | fraction of it reached | 1024^3 matmul (GFLOP/s) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for threads in args.threads:
-        r = run_child({"kind": "update", "threads": threads, "hidden": args.hidden,
-                       "batch_size": args.batch_size, "buffer_size": args.buffer_size,
-                       "updates": args.updates})
-        achieved = r["flops"] / r["update_s_without_sampling"] / 1e9
-        rows.append(
-            f"| {threads} ({r['torch_threads']}) | {1 / r['update_s_with_sampling']:.1f} | "
-            f"{1 / r['update_s_without_sampling']:.1f} | {r['sample_s'] * 1e6:.0f} | "
-            f"{r['flops'] / 1e6:.1f} | {achieved:.1f} | {r['gemm_mix_gflops']:.1f} | "
-            f"{achieved / r['gemm_mix_gflops']:.0%} | {r['square_gflops']:.1f} |")
-        log(f"update threads={threads}: {1 / r['update_s_without_sampling']:.1f} updates/s, "
-            f"{achieved:.1f} of {r['gemm_mix_gflops']:.1f} GFLOP/s")
+        for fast in (True, False):
+            r = run_child({"kind": "update", "threads": threads, "hidden": args.hidden,
+                           "batch_size": args.batch_size, "buffer_size": args.buffer_size,
+                           "updates": args.updates, "fast": fast})
+            achieved = r["flops"] / r["update_s_without_sampling"] / 1e9
+            path = "fast (default)" if fast else "reference (autograd)"
+            rows.append(
+                f"| {threads} ({r['torch_threads']}) | {path} | "
+                f"{1 / r['update_s_with_sampling']:.1f} | "
+                f"{1 / r['update_s_without_sampling']:.1f} | {r['sample_s'] * 1e6:.0f} | "
+                f"{r['flops'] / 1e6:.1f} | {achieved:.1f} | {r['gemm_mix_gflops']:.1f} | "
+                f"{achieved / r['gemm_mix_gflops']:.0%} | {r['square_gflops']:.1f} |")
+            log(f"update threads={threads} {path}: {1 / r['update_s_without_sampling']:.1f} "
+                f"updates/s, {achieved:.1f} of {r['gemm_mix_gflops']:.1f} GFLOP/s")
     hidden = tuple(args.hidden)
     gemms = ddpg_update_gemms(HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, hidden, hidden,
                               args.batch_size)
     intro = (f"## 2. The DDPG update alone (no env)\n\n"
-             f"dpgkit `DDPGAgent.update`, networks {'-'.join(map(str, hidden))}, batch "
+             f"dpgkit `DDPGAgent.update` on its fast path (dpgkit/fastpath.py, the default) and "
+             f"on its autograd reference path (`fast_update=False`), networks {'-'.join(map(str, hidden))}, batch "
              f"{args.batch_size}, HalfCheetah shapes (obs {HALFCHEETAH_OBS_DIM}, action "
              f"{HALFCHEETAH_ACTION_DIM}), from a ReplayBuffer filled with {args.buffer_size:,} "
              f"transitions; {args.updates} updates per timing round, median of 3 interleaved "
