@@ -61,3 +61,13 @@ def test_batch_norm_takes_the_reference_path():
                                                           critic_hidden=(8, 8)))
     assert agent.fast is None
     agent.update(batches(1, False)[0])
+
+
+def test_fast_acting_matches_the_actor_module():
+    config = preset_config("ddpg", actor_hidden=(16, 12), critic_hidden=(16, 12), final_init=0.0)
+    fast = make_agent(OBS_DIM, ACTION_DIM, config)
+    obs = torch.randn(7, OBS_DIM).numpy()
+    with torch.no_grad():
+        expected = fast.actor(torch.from_numpy(obs)).numpy()
+    torch.testing.assert_close(fast.act(obs), expected)
+    torch.testing.assert_close(fast.act(obs[0]), expected[0])
