@@ -22,6 +22,7 @@ Networks with batch normalisation always take the reference path.
 import torch
 from torch import Tensor, nn
 
+from dpgkit.equations import actor_loss, critic_loss
 from dpgkit.networks import Actor, Critic
 
 
@@ -131,8 +132,7 @@ class FastUpdate:
                 error = q - y
                 scale = 2.0 / batch if weights is None else weights * (2.0 / batch)
                 critic.backward(inputs, (error * scale).unsqueeze(1))
-                total = total + (error.square().mean() if weights is None
-                                 else (weights * error.square()).mean())
+                total = total + critic_loss(q, y, weights)
                 qs.append(q)
             optimizer_step(optimizer)
         return qs, total
@@ -149,4 +149,4 @@ class FastUpdate:
             grad_z = grad_action * (1.0 - action.square())
             self.actor.backward(actor_inputs, grad_z)
             optimizer_step(optimizer)
-        return -q.mean()
+        return actor_loss(q.squeeze(1))
