@@ -103,6 +103,11 @@ def end_episodes(episodes: list[Episode], reward: np.ndarray, terminated: np.nda
     return ended
 
 
+def experience_streams(config: DDPGConfig) -> int:
+    """How many experience streams (envs) feed the replay: ``num_envs`` of each actor."""
+    return config.num_envs * max(config.actors, 1)
+
+
 def create_run_dir(run_dir: Path) -> None:
     """Create ``run_dir`` for a new run; refuse one that holds files, or that cannot be written."""
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
@@ -151,7 +156,7 @@ class Trainer:
         self.scaler = ActionScaler.for_space(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)
         self.replay = ReplayBuffer(config.replay_size, obs_dim, action_dim,
-                                   num_streams=config.num_envs)
+                                   num_streams=experience_streams(config))
         self.warmup_rng, noise_rng, self.replay_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
         self.noise = make_noise(config, action_dim, noise_rng, config.num_envs)
@@ -192,7 +197,7 @@ class Trainer:
             config = dataclasses.replace(config, total_env_steps=total_env_steps)
         if (run_dir / "config.json").is_file():
             _write_config(run_dir, config)
-        return cls(config, run_dir, checkpoint=(files, meta))
+        return trainer_class(config)(config, run_dir, checkpoint=(files, meta))
 
     @property
     def done(self) -> bool:
@@ -338,6 +343,15 @@ class Trainer:
         self.eval_env.close()
 
 
+def trainer_class(config: DDPGConfig) -> type[Trainer]:
+    """:class:`Trainer`, or with ``config.actors`` > 0 the distributed learner (it needs Ray)."""
+    if config.actors == 0:
+        return Trainer
+    from dpgkit.distributed import DistributedTrainer
+
+    return DistributedTrainer
+
+
 def _request_stop(trainer: Trainer) -> Any:
     def handler(signum: int, frame: Any) -> None:
         trainer.stop_signal = signum
@@ -358,8 +372,8 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
     :class:`Diverged` and keeps the last good checkpoint.
     """
     console = console or Console()
-    trainer = Trainer(config, run_dir) if config is not None else Trainer.resume(run_dir,
-                                                                                 resume_steps)
+    trainer = (trainer_class(config)(config, run_dir) if config is not None
+               else Trainer.resume(run_dir, resume_steps))
     config = trainer.config
     verb = "training" if trainer.env_steps == 0 else f"resuming at env step {trainer.env_steps}:"
     console.print(f"dpgkit: {verb} {config.preset} on {config.env_id} (seed {config.seed}, "
