@@ -6,7 +6,7 @@ with the policy version that chose them. The learner is a :class:`~dpgkit.train.
 keeps the replay, the agent, the counters, evaluations, checkpoints and ``--resume``; only its
 ``step`` differs. One learner step:
 
-    wait for any actor's batch; store it, stream by stream, in time order
+    wait for any actor's batch; store it (rows of each env's stream in time order)
     make the updates due (updates_per_step per new transition: the replay ratio is fixed, so
         actors faster than the learner wait: that is the backpressure)
     every weights_every updates: publish the actor weights with one ray.put
@@ -36,7 +36,7 @@ import numpy as np
 
 from dpgkit.collector import BATCH_FIELDS, Collector
 from dpgkit.config import DDPGConfig
-from dpgkit.errors import DpgkitError
+from dpgkit.errors import DpgkitError, Interrupted
 from dpgkit.metrics import RunningMeans
 from dpgkit.train import Episode, Trainer
 
@@ -50,8 +50,11 @@ def import_ray(local: bool = True) -> Any:
     ``local``: Ray will start here, not join a cluster. Ray then picks loopback as this node's
     address (and binds its servers to it) rather than the network interface, if it is imported
     for the first time now (the variable is read at import, and by Ray's child processes).
+    Token authentication is asked for explicitly (Ray 2.60 turns it on for a new local Ray
+    anyway, with a warning); a user's own RAY_AUTH_MODE wins. A cluster sets its own.
     """
     if local:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
@@ -70,7 +73,13 @@ def start_ray(config: DDPGConfig) -> Path | None:
     if ray.is_initialized():
         return None
     if config.ray_address:
-        ray.init(address=config.ray_address, logging_level="warning")
+        try:
+            ray.init(address=config.ray_address, logging_level="warning")
+        except ConnectionError as error:
+            raise DpgkitError(f"cannot join the Ray cluster at {config.ray_address!r} "
+                              f"({str(error).strip().splitlines()[0][:200]}): start it with "
+                              "ray start --head (docs/distributed.md), or drop --ray-address "
+                              "for a local Ray") from None
         return None
     temp_dir = Path(tempfile.mkdtemp(prefix="dpgkit-ray-"))
     cpus = max(os.cpu_count() or 1, math.ceil(config.actors * config.actor_cpus))
@@ -116,8 +125,12 @@ class DistributedTrainer(Trainer):
     def __init__(self, config: DDPGConfig, run_dir: Path,
                  checkpoint: tuple[dict, dict[str, Any]] | None = None) -> None:
         self.ray = import_ray(local=not config.ray_address)  # fails before the run dir is made
-        super().__init__(config, run_dir, checkpoint)
         self.ray_temp_dir = start_ray(config)
+        try:
+            super().__init__(config, run_dir, checkpoint)
+        except BaseException:
+            self.stop_ray()
+            raise
         remote = self.ray.remote(CollectorActor).options(
             num_cpus=config.actor_cpus, max_restarts=-1, max_task_retries=-1)
         self.actors = [remote.remote(config, i, self.env_steps) for i in range(config.actors)]
@@ -161,6 +174,10 @@ class DistributedTrainer(Trainer):
         except ray.exceptions.RayActorError as error:
             self.actor_died(index, error)
             return {}
+        except ray.exceptions.RayTaskError as error:  # collect raised: say what, not where
+            if isinstance(error.cause, DpgkitError) and type(error.cause) is not Interrupted:
+                raise type(error.cause)(f"actor {index}: {error.cause}") from None
+            raise
         self.failures_in_a_row[index] = 0
         if self.incarnations[index] not in (None, batch["incarnation"]):
             self.actor_restarts[index] += 1
@@ -174,16 +191,17 @@ class DistributedTrainer(Trainer):
         return {**events, **self.periodic(steps_before)}
 
     def store(self, batch: dict[str, Any]) -> dict[str, float]:
-        """Add a batch to the replay, time step by time step, each env its own stream."""
+        """Add a batch to the replay in one call: rows in time order, each env of each actor
+        its own stream (actor i's env j is stream i * num_envs + j)."""
         steps, num_envs = batch["reward"].shape
-        index = int(batch["actor"])
-        self._check_finite(self.env_steps + steps * num_envs, observation=batch["next_obs"],
+        index, rows = int(batch["actor"]), steps * num_envs
+        self._check_finite(self.env_steps + rows, observation=batch["next_obs"],
                            reward=batch["reward"])
-        streams = index * num_envs + np.arange(num_envs)
-        for t in range(steps):
-            self.replay.add(*(batch[name][t] for name in BATCH_FIELDS), streams=streams)
-        self.env_steps += steps * num_envs
-        self.actor_env_steps[index] += steps * num_envs
+        streams = np.tile(index * num_envs + np.arange(num_envs), steps)  # time-major rows
+        self.replay.add(*(batch[name].reshape(rows, *batch[name].shape[2:])
+                          for name in BATCH_FIELDS), streams=streams)
+        self.env_steps += rows
+        self.actor_env_steps[index] += rows
         lag = {"policy_staleness": float(self.agent.updates - batch["version"])}
         self.staleness.add(lag)
         self.run_staleness.add(lag)
@@ -251,8 +269,12 @@ class DistributedTrainer(Trainer):
         for actor in self.actors:
             self.ray.kill(actor, no_restart=True)
         self.actors, self.pending = [], {}
+        self.stop_ray()
+        super().close()
+
+    def stop_ray(self) -> None:
+        """Shut down the local Ray this run started, and delete its temporary files."""
         if self.ray_temp_dir is not None:
             self.ray.shutdown()
             shutil.rmtree(self.ray_temp_dir, ignore_errors=True)
             self.ray_temp_dir = None
-        super().close()

@@ -76,7 +76,11 @@ def test_exploration_spreads_geometrically_across_actors():
 
 
 def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, config, tmp_path):
+    config = dataclasses.replace(config, num_envs=2)
     trainer = DistributedTrainer(config, tmp_path / "run")
+    stored, add = [], trainer.replay.add
+    trainer.replay.add = lambda *fields, streams: (stored.append((fields, streams)),
+                                                   add(*fields, streams=streams))
     try:
         while trainer.agent.updates < 3 * config.weights_every:
             trainer.step()
@@ -96,6 +100,13 @@ def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, conf
         summary = trainer.finish()
     finally:
         trainer.close()
+    # Each batch went in as one add: time-major rows, actor i's env j as stream 2 i + j, so
+    # every stream's rows are in time order (next_obs of row t is obs of row t + 1 of its env).
+    for (obs, _, _, next_obs, _, truncated), streams in stored:
+        assert set(streams[:2]) in ({0, 1}, {2, 3})
+        np.testing.assert_array_equal(streams, np.tile(streams[:2], len(streams) // 2))
+        same_episode = ~truncated[:-2]
+        np.testing.assert_array_equal(next_obs[:-2][same_episode], obs[2:][same_episode])
     stats = summary["distributed"]
     assert summary["env_steps"] >= config.total_env_steps
     assert len(stats["transitions_per_second_per_actor"]) == 2
