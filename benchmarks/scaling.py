@@ -13,6 +13,7 @@ same learner updating from a full replay with no actors at all.
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -98,11 +99,11 @@ def learner_with_and_without_actors(trainer, seconds: float, rounds: int = 5
     return float(np.median(alone)), float(np.median(running)), float(np.median(delivered))
 
 
-def learner_alone(config, seconds: float) -> float:
+def learner_alone(config, seconds: float, run_dir: Path) -> float:
     """Updates/s of the plain Trainer from a replay of random transitions (no env, no actors)."""
     from dpgkit.train import Trainer
 
-    trainer = Trainer(dataclasses.replace(config, actors=0), Path(tempfile.mkdtemp()) / "run")
+    trainer = Trainer(dataclasses.replace(config, actors=0), run_dir)
     rng = np.random.default_rng(0)
     n = 20_000
     trainer.replay.add(rng.normal(size=(n, 3)), rng.uniform(-1, 1, (n, 1)), rng.normal(size=n),
@@ -130,7 +131,8 @@ def main() -> None:
                          checkpoint_every=0, warmup_steps=0, actor_cpus=0.25,
                          updates_per_step=1e-6, actors=1)
     learner = dataclasses.replace(base, updates_per_step=1.0, actors=4)
-    no_ray = learner_alone(learner, args.seconds)  # before Ray starts
+    runs = Path(tempfile.mkdtemp(prefix="dpgkit-scaling-"))  # run directories, deleted at the end
+    no_ray = learner_alone(learner, args.seconds, runs / "alone")  # before Ray starts
     ray = import_ray()
     temp_dir = tempfile.mkdtemp(prefix="dpgkit-ray-")
     ray.init(num_cpus=8, include_dashboard=False, _temp_dir=temp_dir, logging_level="warning")
@@ -141,7 +143,7 @@ def main() -> None:
     single = None
     for actors in [int(a) for a in args.actors.split(",")]:
         trainer = DistributedTrainer(dataclasses.replace(base, actors=actors),
-                                     Path(tempfile.mkdtemp()) / "run")
+                                     runs / f"actors{actors}")
         got = measure(trainer, args.seconds)
         trainer.close()
         tps = got["tps"]
@@ -149,11 +151,13 @@ def main() -> None:
         print(f"| {actors} | {tps:.0f} | {tps / actors:.0f} | {tps / (actors * single):.2f} | "
               f"{got['busy_per_batch'] * 1000:.2f} ms |", flush=True)
 
-    trainer = DistributedTrainer(learner, Path(tempfile.mkdtemp()) / "run")
+    trainer = DistributedTrainer(learner, runs / "learner")
     window = args.seconds / 2
     alone, running, tps = learner_with_and_without_actors(trainer, window)
     trainer.close()
     ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+    shutil.rmtree(runs, ignore_errors=True)
     print(f"\nlearner updates/s (batch {learner.batch_size}, nets {learner.actor_hidden}), "
           f"medians of 5 alternating {window:.0f} s windows: alone {alone:.0f}, with 4 actors "
           f"running {running:.0f}: {running / alone:.2f} of alone (the actors deliver {tps:.0f} "

@@ -10,7 +10,6 @@ import os
 import signal
 import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -69,10 +68,12 @@ def test_batch_is_time_major_with_true_final_obs_and_a_version_tag(config):
         np.testing.assert_array_equal(value.numpy(), weights[key])
 
 
-def test_exploration_spreads_geometrically_across_actors():
+def test_exploration_spreads_geometrically_across_actors(config):
     factors = [actor_noise_factor(i, 4, 0.1) for i in range(4)]
     np.testing.assert_allclose(factors, [1.0, 0.1 ** (1 / 3), 0.1 ** (2 / 3), 0.1])
     assert actor_noise_factor(0, 1, 0.1) == 1.0
+    spread = dataclasses.replace(config, actors=4, actor_noise_spread=0.1, gaussian_sigma=0.3)
+    assert Collector(spread, index=3).initial_noise_sigma == pytest.approx(0.03)
 
 
 def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, config, tmp_path):
@@ -170,6 +171,8 @@ def test_actors_without_ray_is_one_clear_error(monkeypatch, tmp_path, capsys):
 def test_distributed_td3_solves_pendulum(local_ray, tmp_path):
     config = preset_config("td3", total_env_steps=15_000, actors=2, actor_cpus=0.5)
     summary = train(config, tmp_path / "run", progress=False)
+    print(f"distributed TD3 on Pendulum: eval return {summary['eval_return_mean']:.1f}, "
+          f"{summary['distributed']}")
     assert summary["eval_return_mean"] >= -200.0, summary
 
 
