@@ -555,7 +555,8 @@ def update_section(args: argparse.Namespace) -> str:
                               args.batch_size)
     intro = (f"## 2. The DDPG update alone (no env)\n\n"
              f"dpgkit `DDPGAgent.update` on its fast path (dpgkit/fastpath.py, the default) and "
-             f"on its autograd reference path (`fast_update=False`), networks {'-'.join(map(str, hidden))}, batch "
+             f"on its autograd reference path (`fast_update=False`), networks "
+             f"{'-'.join(map(str, hidden))}, batch "
              f"{args.batch_size}, HalfCheetah shapes (obs {HALFCHEETAH_OBS_DIM}, action "
              f"{HALFCHEETAH_ACTION_DIM}), from a ReplayBuffer filled with {args.buffer_size:,} "
              f"transitions; {args.updates} updates per timing round, median of 3 interleaved "

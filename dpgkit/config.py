@@ -107,6 +107,27 @@ class DDPGConfig:
     noise_final_scale: float = _setting(
         1.0, "Noise scale at noise_decay_end, as a fraction of the initial one, in (0, 1].")
 
+    # --- distributed (Ape-X-style actors on Ray; docs/distributed.md) ---
+    actors: int = _setting(
+        0, "Ray actors collecting experience for one learner (Ape-X style); 0: one process, no "
+        "Ray. Needs pip install 'dpgkit[distributed]'.")
+    ray_address: str = _setting(
+        "", "Ray cluster to join with actors > 0: auto or HOST:PORT; empty: start a local Ray "
+        "listening on loopback only.")
+    actor_cpus: float = _setting(
+        1.0, "CPUs Ray reserves for each actor; fractions (0.25) pack several actors per core.")
+    actor_batch_steps: int = _setting(
+        50, "Env steps per actor request; each returns actor_batch_steps * num_envs transitions.")
+    max_in_flight: int = _setting(
+        2, "Collect requests in flight per actor (backpressure): the actor starts the next batch "
+        "while the learner stores the last.")
+    weights_every: int = _setting(
+        50, "Publish the learner's actor weights to the actors (one ray.put) every this many "
+        "updates.")
+    actor_noise_spread: float = _setting(
+        1.0, "Actor i of N explores with the noise scale times actor_noise_spread ** (i / (N - "
+        "1)) (Ape-X's spread of exploration); 1: all alike, 0.1: from full down to a tenth.")
+
     def __post_init__(self) -> None:
         _check_types(self)
         _check_ranges(self)
@@ -196,6 +217,15 @@ def _check_ranges(c: DDPGConfig) -> None:
            f"{c.noise_decay_end}")
     _check(0 < c.noise_final_scale <= 1,
            f"noise_final_scale must be in (0, 1], got {c.noise_final_scale}")
+    _check(c.actors >= 0, f"actors must be >= 0 (0: no Ray), got {c.actors}")
+    for name in ("actor_batch_steps", "max_in_flight", "weights_every"):
+        value = getattr(c, name)
+        _check(value >= 1, f"{name} must be >= 1, got {value}")
+    _check(c.actor_cpus > 0, f"actor_cpus must be > 0, got {c.actor_cpus}: try 1 or 0.25")
+    _check(c.actor_noise_spread > 0,
+           f"actor_noise_spread must be > 0, got {c.actor_noise_spread}: try 1 (no spread)")
+    _check(c.ray_address == "" or c.actors > 0,
+           f"ray_address ({c.ray_address!r}) is used only with actors > 0: add --actors N")
 
 
 def _check_types(c: DDPGConfig) -> None:

@@ -84,6 +84,42 @@ def make_replay(config: DDPGConfig, obs_dim: int, action_dim: int, num_streams: 
                         config.gamma)
 
 
+def step_envs(envs: Any, scaler: ActionScaler, obs: np.ndarray, action: np.ndarray
+              ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Step every env of ``envs`` with ``action`` (in [-1, 1]); return the next observations
+    (where an episode ended, the first of the next one) and the transitions
+    (obs, action, reward, reached, terminated, truncated) to store.
+
+    ``reached`` is the state each step really reached: where an episode ended, the vector env
+    (SAME_STEP autoreset) has already reset that env, and the true final observation is in
+    ``info["final_obs"]``.
+    """
+    next_obs, reward, terminated, truncated, info = envs.step(scaler.to_env(action))
+    reached = next_obs.copy()
+    for i in np.flatnonzero(info.get("_final_obs", [])):
+        reached[i] = info["final_obs"][i]
+    return next_obs, (obs, action, reward, reached, terminated, truncated)
+
+
+def end_episodes(episodes: list[Episode], reward: np.ndarray, terminated: np.ndarray,
+                 truncated: np.ndarray) -> list[tuple[int, Episode]]:
+    """Add one step's rewards to each env's running episode; return the episodes that ended,
+    as (env index, episode), and start new ones in their place."""
+    ended = []
+    for i, episode in enumerate(episodes):
+        episode.total_reward += float(reward[i])
+        episode.length += 1
+        if terminated[i] or truncated[i]:
+            ended.append((i, episode))
+            episodes[i] = Episode()
+    return ended
+
+
+def experience_streams(config: DDPGConfig) -> int:
+    """How many experience streams (envs) feed the replay: ``num_envs`` of each actor."""
+    return config.num_envs * max(config.actors, 1)
+
+
 def create_run_dir(run_dir: Path) -> None:
     """Create ``run_dir`` for a new run; refuse one that holds files, or that cannot be written."""
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
@@ -131,7 +167,7 @@ class Trainer:
         obs_dim, action_dim = space_dims(self.eval_env)
         self.scaler = ActionScaler.for_space(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)
-        self.replay = make_replay(config, obs_dim, action_dim, config.num_envs)
+        self.replay = make_replay(config, obs_dim, action_dim, experience_streams(config))
         self.warmup_rng, noise_rng, self.replay_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
         self.noise = make_noise(config, action_dim, noise_rng, config.num_envs)
@@ -172,7 +208,7 @@ class Trainer:
             config = dataclasses.replace(config, total_env_steps=total_env_steps)
         if (run_dir / "config.json").is_file():
             _write_config(run_dir, config)
-        return cls(config, run_dir, checkpoint=(files, meta))
+        return trainer_class(config)(config, run_dir, checkpoint=(files, meta))
 
     @property
     def done(self) -> bool:
@@ -191,31 +227,30 @@ class Trainer:
             config.noise_decay_end, config.noise_final_scale)
         action = explore_actions(self.agent, self.obs, self.noise, self.env_steps, config,
                                  self.warmup_rng)
-        next_obs, reward, terminated, truncated, info = self.envs.step(self.scaler.to_env(action))
-        # Store the state each step really reached: where an episode ended, the vector env has
-        # already reset that env, and its true final observation is in info["final_obs"].
-        reached = next_obs.copy()
-        for i in np.flatnonzero(info.get("_final_obs", [])):
-            reached[i] = info["final_obs"][i]
+        self.obs, transitions = step_envs(self.envs, self.scaler, self.obs, action)
+        _, _, reward, reached, terminated, truncated = transitions
         self._check_finite(self.env_steps + config.num_envs, observation=reached, reward=reward)
-        self.replay.add(self.obs, action, reward, reached, terminated, truncated)
-        self.obs = next_obs
+        self.replay.add(*transitions)
         steps_before = self.env_steps
         self.env_steps += config.num_envs
-
-        for i, episode in enumerate(self.episodes):
-            episode.total_reward += float(reward[i])
-            episode.length += 1
-            if terminated[i] or truncated[i]:
-                events["episode_return"] = episode.total_reward
-                self.writer.row(self.env_steps, updates=self.agent.updates,
-                                episode=self.episodes_done, episode_return=episode.total_reward,
-                                episode_length=episode.length, **self.update_stats.pop())
-                self.episodes[i] = Episode()
-                self.episodes_done += 1
-                self.noise.reset(i)
-
+        for i, episode in end_episodes(self.episodes, reward, terminated, truncated):
+            events["episode_return"] = self.record_episode(episode)
+            self.noise.reset(i)
         self.learn(config.num_envs)
+        return {**events, **self.periodic(steps_before)}
+
+    def record_episode(self, episode: Episode) -> float:
+        """Count a finished training episode and write its row; return its return."""
+        self.writer.row(self.env_steps, updates=self.agent.updates, episode=self.episodes_done,
+                        episode_return=episode.total_reward, episode_length=episode.length,
+                        **self.update_stats.pop())
+        self.episodes_done += 1
+        return episode.total_reward
+
+    def periodic(self, steps_before: int) -> dict[str, float]:
+        """The evaluation and the checkpoint due now that ``env_steps`` went past
+        ``steps_before``."""
+        config, events = self.config, {}
 
         def crossed(every: int) -> bool:
             return every > 0 and self.env_steps // every > steps_before // every
@@ -325,6 +360,15 @@ class Trainer:
         self.eval_env.close()
 
 
+def trainer_class(config: DDPGConfig) -> type[Trainer]:
+    """:class:`Trainer`, or with ``config.actors`` > 0 the distributed learner (it needs Ray)."""
+    if config.actors == 0:
+        return Trainer
+    from dpgkit.distributed import DistributedTrainer
+
+    return DistributedTrainer
+
+
 def _request_stop(trainer: Trainer) -> Any:
     def handler(signum: int, frame: Any) -> None:
         trainer.stop_signal = signum
@@ -345,8 +389,8 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
     :class:`Diverged` and keeps the last good checkpoint.
     """
     console = console or Console()
-    trainer = Trainer(config, run_dir) if config is not None else Trainer.resume(run_dir,
-                                                                                 resume_steps)
+    trainer = (trainer_class(config)(config, run_dir) if config is not None
+               else Trainer.resume(run_dir, resume_steps))
     config = trainer.config
     verb = "training" if trainer.env_steps == 0 else f"resuming at env step {trainer.env_steps}:"
     console.print(f"dpgkit: {verb} {config.preset} on {config.env_id} (seed {config.seed}, "
@@ -359,7 +403,7 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                    console=console, disable=not live)
     task = bar.add_task(config.env_id, total=config.total_env_steps,
                         completed=trainer.env_steps, rate=0.0, last_return="-", last_eval="-")
-    previous = {}
+    previous, shown = {}, trainer.env_steps
     if threading.current_thread() is threading.main_thread():  # signals reach only the main one
         previous = {s: signal.signal(s, _request_stop(trainer)) for s in (signal.SIGINT,
                                                                           signal.SIGTERM)}
@@ -376,7 +420,8 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                                       f"{trainer.last_eval.mean():9.2f} +- "
                                       f"{trainer.last_eval.std():7.2f}  "
                                       f"({trainer.steps_per_second():.0f} steps/s)")
-                if trainer.env_steps % 50 < config.num_envs:
+                if trainer.env_steps // 50 > shown // 50:  # a step may add many transitions
+                    shown = trainer.env_steps
                     bar.update(task, completed=trainer.env_steps,
                                rate=trainer.steps_per_second())
                 if trainer.stop_signal is not None and not trainer.done:

@@ -88,6 +88,21 @@ def test_a_reset_obs_equal_to_the_final_obs_shares_its_row_without_merging_episo
     assert ReplayBuffer(10, OBS_DIM, ACTION_DIM, n_step=3).n_step_rows(np.array([0]))[0] == [0]
 
 
+def test_a_stream_that_jumps_is_cut_without_an_episode_end():
+    """A transition whose s is not the stream's newest s' (an actor restarted mid-episode)
+    starts a new run of rows: nothing, n-step returns included, reaches across the jump."""
+    buffer = ReplayBuffer(20, OBS_DIM, ACTION_DIM, n_step=3, gamma=0.5)
+    before, after = episodes([6])[:2], episodes([4], first=7)[:2]  # episode 0 never ends
+    for t in before + after:
+        buffer.add(**t)
+    assert_same(buffer.transitions(), before + after)
+    np.testing.assert_array_equal(buffer.valid[:6], [1, 1, 0, 1, 1, 0])
+    batch = buffer.gather(np.array([0, 1]))
+    assert batch.steps.tolist() == [2, 1]  # stops at the cut, bootstraps from s_2
+    assert batch.next_obs[:, :2].tolist() == [[0, 2], [0, 2]]
+    assert batch.terminated.tolist() == [0, 0]
+
+
 @pytest.mark.parametrize("capacity", [1, 2, 5, 16])
 def test_wrap_around_keeps_exactly_the_newest_transitions(capacity):
     rng = np.random.default_rng(capacity)
