@@ -19,7 +19,8 @@ batch comes from a new incarnation of the actor.
 Deviations from a single-process run: batches arrive in no fixed order (a run is not
 bit-reproducible); warm-up and the noise schedule follow the learner's env_steps when a request
 was sent; an episode's row in ``metrics.csv`` is written when its batch is stored; a restarted
-actor starts new episodes, and its unfinished one is cut without a ``truncated`` flag.
+actor starts new episodes, and its unfinished one just stops (the replay sees that the next
+transition does not start at the stream's last s', so none reaches across the cut).
 """
 
 import json
