@@ -67,8 +67,8 @@ class DDPGConfig:
         "update_during_warmup)."
     )
     update_during_warmup: bool = _setting(
-        False, "Also update during warm-up, from the first full batch on (as the TD3 authors' "
-        "code does: one update per env step from the start).")
+        False, "Also update during warm-up, from the first full batch on (the TD3 authors' code "
+        "schedule, on in our-ddpg and td3; docs/presets.md has what it does on HalfCheetah).")
     updates_per_step: float = _setting(
         1.0, "Updates (critic, actor, targets) per env step; fractions such as 0.5 allowed."
     )
