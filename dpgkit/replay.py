@@ -116,11 +116,14 @@ class ReplayBuffer:
         if streams.shape != (n,) or streams.min() < 0 or streams.max() >= self.num_streams:
             raise ValueError(f"streams must give one stream in [0, {self.num_streams}) per row, "
                              f"got {streams.tolist()}")
-        if len(np.unique(streams)) == n:
-            self._add_rows(streams, *rows)
-        else:  # one stream twice: its rows go in one by one, in order
-            for i in range(n):
-                self._add_rows(streams[i:i + 1], *(field[i:i + 1] for field in rows))
+        # consecutive runs of rows with no stream twice go in together; each stream's rows stay
+        # in order (a time-major batch of many envs goes in one time step at a time)
+        start, seen = 0, set()
+        for i, stream in enumerate(streams.tolist() + [None]):
+            if stream in seen or stream is None:
+                self._add_rows(streams[start:i], *(field[start:i] for field in rows))
+                start, seen = i, set()
+            seen.add(stream)
 
     def _add_rows(self, streams: np.ndarray, obs: np.ndarray, action: np.ndarray,
                   reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray,
@@ -172,25 +175,21 @@ class ReplayBuffer:
         return self.gather(self.sample_indices(batch_size, rng))
 
     def gather(self, indices: np.ndarray) -> Batch:
-        """The transitions starting at rows ``indices`` as a :class:`Batch`."""
-        if self.n_step == 1:
-            return Batch(
-                obs=torch.from_numpy(self.obs[indices]),
-                action=torch.from_numpy(self.action[indices]),
-                reward=torch.from_numpy(self.reward[indices]),
-                next_obs=torch.from_numpy(self.obs[self.next_row(indices)]),
-                terminated=torch.from_numpy(self.terminated[indices].astype(np.float32)),
-                indices=indices,
-            )
-        last, rewards = self.n_step_rows(indices)
+        """The transitions starting at rows ``indices`` as a :class:`Batch`: one-step, or with
+        the n-step return and the state after the last of its steps."""
+        last, reward, steps = indices, self.reward[indices], None
+        if self.n_step > 1:
+            last, rewards = self.n_step_rows(indices)
+            reward = n_step_return(rewards, self.gamma).astype(np.float32)
+            steps = torch.from_numpy(np.count_nonzero(~np.isnan(rewards), axis=1)
+                                     .astype(np.float32))
         return Batch(
             obs=torch.from_numpy(self.obs[indices]),
             action=torch.from_numpy(self.action[indices]),
-            reward=torch.from_numpy(n_step_return(rewards, self.gamma).astype(np.float32)),
+            reward=torch.from_numpy(reward),
             next_obs=torch.from_numpy(self.obs[self.next_row(last)]),
             terminated=torch.from_numpy(self.terminated[last].astype(np.float32)),
-            steps=torch.from_numpy(np.count_nonzero(~np.isnan(rewards), axis=1)
-                                   .astype(np.float32)),
+            steps=steps,
             indices=indices,
         )
 
