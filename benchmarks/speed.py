@@ -391,6 +391,18 @@ def gemm_operands(gemm: Gemm) -> tuple[Any, Any]:
     return {"fwd": (x, w.t()), "dx": (g, w), "dw": (g.t(), x)}[gemm.kind]
 
 
+def best_product_seconds(a: Any, b: Any) -> float:
+    """Seconds of the fastest way torch computes a @ b: as it is, or as (b^T @ a^T)^T (the same
+    product, with the operands' layouts swapped, which some kernels run much faster), each into
+    a preallocated output."""
+    import torch
+
+    out = torch.empty(a.shape[0], b.shape[1])
+    out_t = torch.empty(b.shape[1], a.shape[0])
+    return min(seconds_per_call(lambda: torch.mm(a, b, out=out)),
+               seconds_per_call(lambda: torch.mm(b.t(), a.t(), out=out_t)))
+
+
 def seconds_per_call(fn: Callable[[], Any], min_seconds: float = 0.05, rounds: int = 5) -> float:
     """Median over ``rounds`` of the mean time of ``fn()``, each round at least ``min_seconds``."""
     for _ in range(3):
@@ -415,21 +427,18 @@ def seconds_per_call(fn: Callable[[], Any], min_seconds: float = 0.05, rounds: i
 def matmul_mix_rate(gemms: list[Gemm]) -> tuple[float, float]:
     """(seconds, GFLOP/s) of running every product of ``gemms`` once with ``torch.mm``.
 
-    Each distinct (kind, B, in, out) is timed alone (into a preallocated output) and weighted by
-    how often the update performs it, so the rate is the machine's fp32 matmul rate for this
-    update's exact mix of shapes and layouts, in the current thread count.
+    Each distinct (kind, B, in, out) is timed alone (into a preallocated output, in whichever of
+    its two layouts torch runs faster: :func:`best_product_seconds`) and weighted by how often the
+    update performs it, so the rate is the machine's best fp32 matmul rate for this update's exact
+    mix of shapes, in the current thread count.
     """
-    import torch
-
     counts: dict[tuple[str, int, int, int], int] = {}
     for g in gemms:
         key = (g.kind, g.batch, g.n_in, g.n_out)
         counts[key] = counts.get(key, 0) + 1
     seconds = 0.0
     for (kind, batch, n_in, n_out), count in counts.items():
-        a, b = gemm_operands(Gemm("", kind, batch, n_in, n_out))
-        out = torch.empty(a.shape[0], b.shape[1])
-        seconds += count * seconds_per_call(lambda a=a, b=b, out=out: torch.mm(a, b, out=out))
+        seconds += count * best_product_seconds(*gemm_operands(Gemm("", kind, batch, n_in, n_out)))
     return seconds, sum(g.flops for g in gemms) / seconds / 1e9
 
 

@@ -73,13 +73,15 @@ class DDPGAgent:
                                            config.critic_lr, config.critic_weight_decay)
         self.updates = 0
         self.td_error = torch.zeros(0)  # y - Q_w(s, a) of the last critic update
-        self.fast = self._fast_path([self.critic])
+        self.fast = self._fast_path([self.critic], [self.critic_target])
 
-    def _fast_path(self, critics: list[Critic]) -> FastUpdate | None:
-        """The hand-written gradient steps (:mod:`dpgkit.fastpath`), unless switched off or the
+    def _fast_path(self, critics: list[Critic], critic_targets: list[Critic]
+                   ) -> FastUpdate | None:
+        """The hand-written update (:mod:`dpgkit.fastpath`), unless switched off or the
         networks have batch norm; None means the reference path below."""
         if self.config.fast_update and supports(self.actor, *critics):
-            return FastUpdate(self.actor, critics, self.action_dim)
+            return FastUpdate(self.actor, critics, self.actor_target, critic_targets,
+                              self.action_dim)
         return None
 
     @torch.no_grad()
@@ -92,7 +94,7 @@ class DDPGAgent:
         single = obs_t.ndim == 1
         obs_t = obs_t.unsqueeze(0) if single else obs_t
         if self.fast is not None:  # the same layers, without nn.Module's per-call overhead
-            action = torch.tanh(self.fast.actor.forward(obs_t)[0])
+            action = self.fast.actor(obs_t)
         else:
             self.actor.eval()  # batch norm, if any, uses its running statistics when acting
             action = self.actor(obs_t)
@@ -108,7 +110,8 @@ class DDPGAgent:
 
     def next_q(self, next_obs: Tensor) -> Tensor:
         """Q'(s', mu'(s')): the target critic at the target actor's action, shape (B,)."""
-        return self.critic_target(next_obs, self.actor_target(next_obs))
+        nets = self if self.fast is None else self.fast  # the same networks, run without nn.Module
+        return nets.critic_target(next_obs, nets.actor_target(next_obs))
 
     def discount(self, batch: Batch) -> float | Tensor:
         """gamma, or gamma^m per transition where the batch holds m-step returns."""
@@ -150,8 +153,15 @@ class DDPGAgent:
 
     def update_targets(self) -> None:
         """theta' <- tau theta + (1 - tau) theta' and w' <- tau w + (1 - tau) w'."""
-        soft_update(self.actor_target, self.actor, self.config.tau)
-        soft_update(self.critic_target, self.critic, self.config.tau)
+        if self.fast is not None:  # the same rule for all targets at once, on the flat layout
+            self.fast.soft_update(self.config.tau)
+            return
+        for target, online in self.target_pairs():
+            soft_update(target, online, self.config.tau)
+
+    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(target, online) for every target network."""
+        return [(self.actor_target, self.actor), (self.critic_target, self.critic)]
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimisers by name (the keys used in checkpoints)."""

@@ -53,8 +53,9 @@ def library_versions() -> dict[str, str]:
 
 def agent_tensors(agent: DDPGAgent) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Every network parameter and buffer, and the optimisers' state, as flat named tensors;
-    the optimisers' settings (param_groups) as JSON."""
-    tensors = {f"{name}.{key}": value for name, module in agent.modules().items()
+    the optimisers' settings (param_groups) as JSON. Each is a copy: with the fast path they are
+    views of shared flat tensors (:mod:`dpgkit.fastpath`), which safetensors will not save."""
+    tensors = {f"{name}.{key}": value.clone() for name, module in agent.modules().items()
                for key, value in module.state_dict().items()}
     groups = {}
     for name, optimizer in agent.optimizers().items():
@@ -62,7 +63,7 @@ def agent_tensors(agent: DDPGAgent) -> tuple[dict[str, Tensor], dict[str, Any]]:
         groups[name] = state["param_groups"]
         for index, slots in state["state"].items():
             for slot, value in slots.items():
-                tensors[f"optimizer.{name}.{index}.{slot}"] = torch.as_tensor(value)
+                tensors[f"optimizer.{name}.{index}.{slot}"] = torch.as_tensor(value).clone()
     return tensors, {"param_groups": groups}
 
 

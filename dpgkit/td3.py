@@ -19,7 +19,6 @@ from dpgkit.equations import (
     clipped_double_q,
     critic_loss,
     smoothed_target_action,
-    soft_update,
     td_target,
 )
 from dpgkit.networks import Critic
@@ -41,19 +40,21 @@ class TD3Agent(DDPGAgent):
         self.critic_optimizer = _optimizer(
             [*self.critic.parameters(), *self.critic2.parameters()], config.optimizer,
             config.critic_lr, config.critic_weight_decay)
-        self.fast = self._fast_path([self.critic, self.critic2])
+        self.fast = self._fast_path([self.critic, self.critic2],
+                                    [self.critic_target, self.critic2_target])
         # the target-smoothing noise has its own generator, so a run is reproducible from its seed
         self.generator = torch.Generator().manual_seed(config.seed)
 
     # change 1 and 2: the target uses min(Q'_1, Q'_2) at a smoothed target action
     def next_q(self, next_obs: Tensor) -> Tensor:
         """min_i Q'_i(s', a~) with a~ = clip(mu'(s') + clip(epsilon, -c, c), -1, 1)."""
-        next_action = self.actor_target(next_obs)
+        nets = self if self.fast is None else self.fast  # the same networks, run without nn.Module
+        next_action = nets.actor_target(next_obs)
         epsilon = self.config.target_noise * torch.randn(
             next_action.shape, generator=self.generator, dtype=next_action.dtype)
         next_action = smoothed_target_action(next_action, epsilon, self.config.target_noise_clip)
-        return clipped_double_q(self.critic_target(next_obs, next_action),
-                                self.critic2_target(next_obs, next_action))
+        return clipped_double_q(nets.critic_target(next_obs, next_action),
+                                nets.critic2_target(next_obs, next_action))
 
     # change 1: both critics regress on the one target
     def update_critic(self, batch: Batch) -> dict[str, float]:
@@ -84,10 +85,9 @@ class TD3Agent(DDPGAgent):
             self.update_targets()
         return info
 
-    def update_targets(self) -> None:
-        """Soft updates of mu', Q'_1 and Q'_2."""
-        super().update_targets()
-        soft_update(self.critic2_target, self.critic2, self.config.tau)
+    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """mu', Q'_1 and Q'_2 with their online networks."""
+        return [*super().target_pairs(), (self.critic2_target, self.critic2)]
 
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "critic2": self.critic2,

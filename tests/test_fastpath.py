@@ -71,3 +71,59 @@ def test_fast_acting_matches_the_actor_module():
         expected = fast.actor(torch.from_numpy(obs)).numpy()
     torch.testing.assert_close(fast.act(obs), expected)
     torch.testing.assert_close(fast.act(obs[0]), expected[0])
+
+
+@pytest.mark.parametrize("preset", ["ddpg", "td3"])
+def test_a_loaded_checkpoint_continues_on_the_fast_path_as_on_the_reference_path(preset):
+    """The fast path steps Adam on flat copies of the optimiser's state: after a checkpoint is
+    loaded into a fresh agent, its next updates must use the loaded moments and step counts."""
+    from dpgkit.checkpoint import agent_tensors, load_agent_tensors
+
+    config = dict(actor_hidden=(16, 12), critic_hidden=(16, 12), final_init=0.0, seed=3,
+                  actor_lr=1e-2, critic_lr=1e-2, policy_delay=1)
+    config = {k: v for k, v in config.items() if preset == "td3" or k != "policy_delay"}
+    first, second = batches(3, False), batches(6, False)[3:]
+    trained = make_agent(OBS_DIM, ACTION_DIM, preset_config(preset, **config))
+    for batch in first:
+        trained.update(batch)
+    tensors, meta = agent_tensors(trained)
+    agents = {fast: make_agent(OBS_DIM, ACTION_DIM,
+                               preset_config(preset, **config, fast_update=fast))
+              for fast in (True, False)}
+    for agent in agents.values():
+        load_agent_tensors(agent, {k: v.clone() for k, v in tensors.items()}, meta)
+        for batch in second:
+            agent.update(batch)
+    for name, module in agents[True].modules().items():
+        for key, value in module.state_dict().items():
+            torch.testing.assert_close(value, agents[False].modules()[name].state_dict()[key],
+                                       rtol=1e-4, atol=1e-5, msg=f"{name}.{key}")
+    step = next(iter(agents[True].critic_optimizer.state.values()))["step"]
+    assert float(step) == len(first) + len(second)
+
+
+def test_parameters_gradients_and_adam_state_are_views_of_one_flat_tensor():
+    agent = make_agent(OBS_DIM, ACTION_DIM, preset_config("ddpg", actor_hidden=(16, 12),
+                                                          critic_hidden=(16, 12)))
+    agent.update(batches(1, False)[0])
+    fast = agent.fast
+    online = [*agent.actor.parameters(), *agent.critic.parameters()]
+    targets = [*agent.actor_target.parameters(), *agent.critic_target.parameters()]
+    for params, flat in ((online, fast.online), (targets, fast.targets)):
+        assert sum(p.numel() for p in params) == flat.numel()
+        assert all(p.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
+                   for p in params)
+    assert all(p.grad.untyped_storage().data_ptr() == fast.grads.untyped_storage().data_ptr()
+               for p in online)
+    # the optimiser's own per-parameter state is what the flat kernel writes
+    state = agent.critic_optimizer.state[next(agent.critic.parameters())]
+    assert state["exp_avg"].abs().sum() > 0
+    state["exp_avg"].zero_()
+    assert fast._steppers[id(agent.critic_optimizer)].exp_avg[:state["exp_avg"].numel()].abs(
+        ).sum() == 0
+    # the soft update moves every target parameter, by the rule theta' <- tau theta + (1-tau) theta'
+    before = [t.clone() for t in targets]
+    agent.update_targets()
+    tau = agent.config.tau
+    for target, old, source in zip(targets, before, online, strict=True):
+        torch.testing.assert_close(target, tau * source + (1 - tau) * old)
