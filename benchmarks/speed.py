@@ -498,6 +498,7 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     config = preset_config("ddpg", actor_hidden=hidden, critic_hidden=hidden, batch_size=batch,
                            replay_size=spec["buffer_size"], torch_threads=spec["threads"],
                            fast_update=spec["fast"])
+    torch.set_flush_denormal(config.flush_denormal)  # as the Trainer does
     agent = DDPGAgent(obs_dim, action_dim, config)
     replay = fill(ReplayBuffer(spec["buffer_size"], obs_dim, action_dim),
                   random_transitions(100_000, obs_dim, action_dim))

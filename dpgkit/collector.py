@@ -47,6 +47,7 @@ class Collector:
     def __init__(self, config: DDPGConfig, index: int, start: int = 0) -> None:
         self.config, self.index = config, index
         torch.set_num_threads(config.torch_threads)
+        torch.set_flush_denormal(config.flush_denormal)
         # [seed, 1 + index, start] never equals the learner's SeedSequence(seed).
         seeds = np.random.SeedSequence([config.seed, 1 + index, start])
         warmup_seeds, noise_seeds, env_seeds = seeds.spawn(3)

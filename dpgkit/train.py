@@ -13,6 +13,7 @@ This is the only module, with :mod:`dpgkit.envs`, that touches Gymnasium. Per en
 
 import dataclasses
 import json
+import math
 import random
 import shutil
 import signal
@@ -156,6 +157,7 @@ class Trainer:
                  checkpoint: tuple[dict, dict[str, Any]] | None = None) -> None:
         self.config, self.run_dir = config, run_dir
         torch.set_num_threads(config.torch_threads)
+        torch.set_flush_denormal(config.flush_denormal)
         # dpgkit draws from its own generators; the global ones are seeded too, so that a user's
         # code run inside the loop (an env, a callback) is reproducible, and are checkpointed.
         torch.manual_seed(config.seed)
@@ -293,6 +295,8 @@ class Trainer:
 
     def _check_finite(self, env_steps: int, **values: Any) -> None:
         for name, value in values.items():
+            if isinstance(value, float) and math.isfinite(value):
+                continue
             if not np.all(np.isfinite(value)):
                 bad = np.ravel(value)[~np.isfinite(np.ravel(value))][0]
                 raise Diverged(f"{name.replace('_', ' ')} became {bad} at env step {env_steps}")

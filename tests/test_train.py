@@ -125,3 +125,15 @@ def test_prioritized_n_step_training_updates_priorities_from_td_errors(tmp_path)
     assert trainer.agent.updates == 26
     assert len(np.unique(leaves)) > 10  # priorities now follow each transition's |TD error|
     assert replay.beta > trainer.config.priority_beta  # annealed towards priority_beta_end
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_flush_denormal_sets_the_cpu_to_flush_subnormals(tmp_path, flush):
+    import torch
+
+    try:
+        counting_trainer(tmp_path, flush_denormal=flush)
+        subnormal = torch.tensor([1e-39]).mul(1.0).item()
+        assert (subnormal == 0.0) is flush
+    finally:
+        torch.set_flush_denormal(True)  # the setting every Trainer of this suite makes
