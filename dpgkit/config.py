@@ -79,7 +79,7 @@ class DDPGConfig:
 
     fast_update: bool = _setting(
         True, "Compute the gradient steps by hand (dpgkit/fastpath.py) instead of through "
-        "autograd: the same update to float precision, about 1.3x faster; off with batch_norm.")
+        "autograd: the same update to float precision, about 1.4x faster; off with batch_norm.")
 
     # --- replay options ---
     n_step: int = _setting(
