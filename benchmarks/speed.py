@@ -174,7 +174,8 @@ def measure_dpgkit_learning(spec: dict[str, Any]) -> dict[str, Any]:
         actor_lr=spec["lr"], critic_lr=spec["lr"], replay_size=spec["buffer_size"],
         warmup_steps=spec["warmup"], gamma=spec["gamma"], tau=spec["tau"],
         exploration_noise="gaussian", gaussian_sigma=spec["noise"], updates_per_step=1.0,
-        eval_every=NEVER, total_env_steps=NEVER, torch_threads=spec["threads"], seed=0)
+        eval_every=NEVER, total_env_steps=NEVER, torch_threads=spec["threads"], seed=0,
+        bf16=spec.get("bf16", False))
     if spec["algo"] == "td3":
         overrides |= {k: spec[k] for k in ("target_noise", "target_noise_clip", "policy_delay")}
     if "checkpoint_every" in {f.name for f in dataclasses.fields(preset_config(spec["algo"]))}:
@@ -249,28 +250,35 @@ def check_counts(name: str, spec: dict[str, Any], steps: int, updates: int) -> N
 
 def learning_section(args: argparse.Namespace) -> str:
     """Section 1: alternate dpgkit and SB3 runs per (env, algo, threads); table the results."""
+    bf16_head = " dpgkit `bf16` steps/s (each repeat) | `bf16`/SB3 (median) |" if args.bf16 else ""
     rows = ["| env | algo | threads | gamma | dpgkit steps/s (each repeat) | "
-            "SB3 steps/s (each repeat) | dpgkit median | SB3 median | dpgkit/SB3 (median) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "SB3 steps/s (each repeat) | dpgkit median | SB3 median | dpgkit/SB3 (median) |"
+            + bf16_head, "|---|---|---|---|---|---|---|---|---|" + "---|---|" * args.bf16]
     for env_id in args.envs:
         for algo in args.algos:
             for threads in args.threads:
                 settings = shared_settings(args, algo, env_id, threads)
-                ours, theirs = [], []
+                ours, theirs, low = [], [], []
+                runs = [("dpgkit", ours, {}), ("sb3", theirs, {})]
+                if args.bf16:
+                    runs.append(("dpgkit", low, {"bf16": True}))
                 for repeat in range(args.repeats):
-                    for kind, results in (("dpgkit", ours), ("sb3", theirs)):
-                        result = run_child({"kind": kind, **settings})
+                    for kind, results, extra in runs:
+                        result = run_child({"kind": kind, **settings, **extra})
                         results.append(result["steps_per_s"])
-                        log(f"{env_id} {algo} threads={threads} repeat {repeat + 1} {kind}: "
-                            f"{result['steps_per_s']:.1f} steps/s "
+                        log(f"{env_id} {algo} threads={threads} repeat {repeat + 1} {kind}"
+                            f"{' bf16' * bool(extra)}: {result['steps_per_s']:.1f} steps/s "
                             f"(torch threads {result['torch_threads']})")
                 ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
-                rows.append(
-                    f"| {env_id} | {algo} | {threads} | {settings['gamma']} | "
-                    f"{', '.join(f'{v:.1f}' for v in ours)} | "
-                    f"{', '.join(f'{v:.1f}' for v in theirs)} | "
-                    f"{statistics.median(ours):.1f} | {statistics.median(theirs):.1f} | "
-                    f"{ratio:.2f} |")
+                row = (f"| {env_id} | {algo} | {threads} | {settings['gamma']} | "
+                       f"{', '.join(f'{v:.1f}' for v in ours)} | "
+                       f"{', '.join(f'{v:.1f}' for v in theirs)} | "
+                       f"{statistics.median(ours):.1f} | {statistics.median(theirs):.1f} | "
+                       f"{ratio:.2f} |")
+                if args.bf16:
+                    low_ratio = statistics.median(o / t for o, t in zip(low, theirs, strict=True))
+                    row += f" {', '.join(f'{v:.1f}' for v in low)} | {low_ratio:.2f} |"
+                rows.append(row)
     from dpgkit.config import preset_config
 
     td3 = preset_config("td3")
@@ -283,7 +291,10 @@ def learning_section(args: argparse.Namespace) -> str:
              f"noise {td3.target_noise} clipped at {td3.target_noise_clip}, policy delay "
              f"{td3.policy_delay} (dpgkit's td3 preset). Untimed: warm-up + {args.burn_in} "
              f"learning steps; timed: {args.steps} learning steps. Runs alternate dpgkit, SB3 "
-             f"({args.repeats} pairs); the ratio is the median of the per-pair ratios.\n\n")
+             f"({args.repeats} pairs); the ratio is the median of the per-pair ratios."
+             + (" With `--bf16`, each pair also runs dpgkit with `bf16=True` (opt-in: the "
+                "hidden-to-hidden products in bfloat16; SB3 has no such mode)." if args.bf16
+                else "") + "\n\n")
     return intro + "\n".join(rows) + "\n"
 
 
@@ -304,6 +315,7 @@ class Gemm:
     batch: int
     n_in: int
     n_out: int
+    hidden_to_hidden: bool = False  # neither a network's first layer nor its last
 
     @property
     def flops(self) -> int:
@@ -347,17 +359,21 @@ def ddpg_update_gemms(obs_dim: int, action_dim: int, actor_hidden: tuple[int, ..
     actor = linear_shapes(obs_dim, actor_hidden, action_dim)
     critic = linear_shapes(obs_dim + action_dim, critic_hidden, 1)
 
+    def middle(index: int, layers: list[tuple[int, int]]) -> bool:
+        return 0 < index < len(layers) - 1
+
     def forward(what: str, layers: list[tuple[int, int]]) -> list[Gemm]:
-        return [Gemm(what, "fwd", batch, i, o) for i, o in layers]
+        return [Gemm(what, "fwd", batch, i, o, middle(index, layers))
+                for index, (i, o) in enumerate(layers)]
 
     def backward(what: str, layers: list[tuple[int, int]], weights: bool,
                  first_input: bool) -> list[Gemm]:
         gemms = []
         for index, (i, o) in reversed(list(enumerate(layers))):
             if weights:
-                gemms.append(Gemm(what, "dw", batch, i, o))
+                gemms.append(Gemm(what, "dw", batch, i, o, middle(index, layers)))
             if index > 0 or first_input:
-                gemms.append(Gemm(what, "dx", batch, i, o))
+                gemms.append(Gemm(what, "dx", batch, i, o, middle(index, layers)))
         return gemms
 
     return [
@@ -381,13 +397,14 @@ def ddpg_update_flops(obs_dim: int, action_dim: int, actor_hidden: tuple[int, ..
                                                   critic_hidden, batch))
 
 
-def gemm_operands(gemm: Gemm) -> tuple[Any, Any]:
-    """Random fp32 operands laid out as autograd's Linear uses them for ``gemm.kind``."""
+def gemm_operands(gemm: Gemm, dtype: Any = None) -> tuple[Any, Any]:
+    """Random operands (fp32 unless ``dtype``) laid out as autograd's Linear uses them for
+    ``gemm.kind``."""
     import torch
 
-    x = torch.randn(gemm.batch, gemm.n_in)
-    w = torch.randn(gemm.n_out, gemm.n_in)
-    g = torch.randn(gemm.batch, gemm.n_out)
+    x = torch.randn(gemm.batch, gemm.n_in, dtype=dtype)
+    w = torch.randn(gemm.n_out, gemm.n_in, dtype=dtype)
+    g = torch.randn(gemm.batch, gemm.n_out, dtype=dtype)
     return {"fwd": (x, w.t()), "dx": (g, w), "dw": (g.t(), x)}[gemm.kind]
 
 
@@ -397,8 +414,8 @@ def best_product_seconds(a: Any, b: Any) -> float:
     a preallocated output."""
     import torch
 
-    out = torch.empty(a.shape[0], b.shape[1])
-    out_t = torch.empty(b.shape[1], a.shape[0])
+    out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype)
+    out_t = torch.empty(b.shape[1], a.shape[0], dtype=a.dtype)
     return min(seconds_per_call(lambda: torch.mm(a, b, out=out)),
                seconds_per_call(lambda: torch.mm(b.t(), a.t(), out=out_t)))
 
@@ -424,21 +441,26 @@ def seconds_per_call(fn: Callable[[], Any], min_seconds: float = 0.05, rounds: i
     return statistics.median(times)
 
 
-def matmul_mix_rate(gemms: list[Gemm]) -> tuple[float, float]:
+def matmul_mix_rate(gemms: list[Gemm], bf16: bool = False) -> tuple[float, float]:
     """(seconds, GFLOP/s) of running every product of ``gemms`` once with ``torch.mm``.
 
     Each distinct (kind, B, in, out) is timed alone (into a preallocated output, in whichever of
     its two layouts torch runs faster: :func:`best_product_seconds`) and weighted by how often the
     update performs it, so the rate is the machine's best fp32 matmul rate for this update's exact
-    mix of shapes, in the current thread count.
+    mix of shapes, in the current thread count. With ``bf16``, the hidden-to-hidden products are
+    timed in bfloat16, as dpgkit's ``bf16`` mode runs them.
     """
-    counts: dict[tuple[str, int, int, int], int] = {}
+    import torch
+
+    counts: dict[tuple[str, int, int, int, bool], int] = {}
     for g in gemms:
-        key = (g.kind, g.batch, g.n_in, g.n_out)
+        key = (g.kind, g.batch, g.n_in, g.n_out, bf16 and g.hidden_to_hidden)
         counts[key] = counts.get(key, 0) + 1
     seconds = 0.0
-    for (kind, batch, n_in, n_out), count in counts.items():
-        seconds += count * best_product_seconds(*gemm_operands(Gemm("", kind, batch, n_in, n_out)))
+    for (kind, batch, n_in, n_out, low), count in counts.items():
+        operands = gemm_operands(Gemm("", kind, batch, n_in, n_out),
+                                 torch.bfloat16 if low else torch.float32)
+        seconds += count * best_product_seconds(*operands)
     return seconds, sum(g.flops for g in gemms) / seconds / 1e9
 
 
@@ -497,7 +519,7 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     hidden = tuple(spec["hidden"])
     config = preset_config("ddpg", actor_hidden=hidden, critic_hidden=hidden, batch_size=batch,
                            replay_size=spec["buffer_size"], torch_threads=spec["threads"],
-                           fast_update=spec["fast"])
+                           fast_update=spec["path"] != "reference", bf16=spec["path"] == "bf16")
     torch.set_flush_denormal(config.flush_denormal)  # as the Trainer does
     agent = DDPGAgent(obs_dim, action_dim, config)
     replay = fill(ReplayBuffer(spec["buffer_size"], obs_dim, action_dim),
@@ -519,7 +541,7 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
         without_sampling.append(timed(lambda: agent.update(fixed), n))
         sampling.append(timed(lambda: replay.sample(batch, rng), n))
     gemms = ddpg_update_gemms(obs_dim, action_dim, hidden, hidden, batch)
-    mix_seconds, mix_gflops = matmul_mix_rate(gemms)
+    mix_seconds, mix_gflops = matmul_mix_rate(gemms, bf16=spec["path"] == "bf16")
     return {"update_s_with_sampling": statistics.median(with_sampling),
             "update_s_without_sampling": statistics.median(without_sampling),
             "sample_s": statistics.median(sampling), "flops": sum(g.flops for g in gemms),
@@ -545,13 +567,15 @@ def update_section(args: argparse.Namespace) -> str:
             "alone (us) | MFLOP/update | update GFLOP/s (no sampling) | matmul rate at the "
             "update's shapes (GFLOP/s) | fraction of it reached | 1024^3 matmul (GFLOP/s) |",
             "|---|---|---|---|---|---|---|---|---|---|"]
+    names = {"fast": "fast (default)", "bf16": "fast, `bf16` (opt-in)",
+             "reference": "reference (autograd)"}
     for threads in args.threads:
-        for fast in (True, False):
+        for kind in ("fast", "bf16", "reference"):
             r = run_child({"kind": "update", "threads": threads, "hidden": args.hidden,
                            "batch_size": args.batch_size, "buffer_size": args.buffer_size,
-                           "updates": args.updates, "fast": fast})
+                           "updates": args.updates, "path": kind})
             achieved = r["flops"] / r["update_s_without_sampling"] / 1e9
-            path = "fast (default)" if fast else "reference (autograd)"
+            path = names[kind]
             rows.append(
                 f"| {threads} ({r['torch_threads']}) | {path} | "
                 f"{1 / r['update_s_with_sampling']:.1f} | "
@@ -564,15 +588,17 @@ def update_section(args: argparse.Namespace) -> str:
     gemms = ddpg_update_gemms(HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, hidden, hidden,
                               args.batch_size)
     intro = (f"## 2. The DDPG update alone (no env)\n\n"
-             f"dpgkit `DDPGAgent.update` on its fast path (dpgkit/fastpath.py, the default) and "
-             f"on its autograd reference path (`fast_update=False`), networks "
+             f"dpgkit `DDPGAgent.update` on its fast path (dpgkit/fastpath.py, the default), on "
+             f"the fast path with `bf16=True` (the hidden-to-hidden products in bfloat16) and on "
+             f"its autograd reference path (`fast_update=False`), networks "
              f"{'-'.join(map(str, hidden))}, batch "
              f"{args.batch_size}, HalfCheetah shapes (obs {HALFCHEETAH_OBS_DIM}, action "
              f"{HALFCHEETAH_ACTION_DIM}), from a ReplayBuffer filled with {args.buffer_size:,} "
              f"transitions; {args.updates} updates per timing round, median of 3 interleaved "
              f"rounds. 'without sampling' reuses one preallocated batch. The matmul rate times "
-             f"`torch.mm` on each product below (same shapes and layouts, same thread count, same "
-             f"process) weighted by how often the update performs it; the fraction is the update's "
+             f"`torch.mm` on each product below (same shapes, the faster of its two layouts, same "
+             f"thread count, same process; for `bf16` the hidden-to-hidden products in bfloat16) "
+             f"weighted by how often the update performs it; the fraction is the update's "
              f"matmul FLOPs per second over that rate (1.0 = the update is nothing but its "
              f"matmuls). threads: asked (torch reported).\n\n")
     return (intro + "\n".join(rows) + "\n\nMatrix products of one update (see "
@@ -694,6 +720,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="learning steps after warm-up, untimed")
     parser.add_argument("--steps", type=int, default=2000, help="timed learning steps")
     parser.add_argument("--repeats", type=int, default=2, help="dpgkit/SB3 pairs per setting")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time dpgkit with bf16=True in the learning section")
     parser.add_argument("--updates", type=int, default=500,
                         help="updates per timing round of section 2")
     parser.add_argument("--out", type=Path, default=Path("bench/speed.md"))

@@ -81,7 +81,7 @@ class DDPGAgent:
         networks have batch norm; None means the reference path below."""
         if self.config.fast_update and supports(self.actor, *critics):
             return FastUpdate(self.actor, critics, self.actor_target, critic_targets,
-                              self.action_dim)
+                              self.action_dim, bf16=self.config.bf16)
         return None
 
     @torch.no_grad()

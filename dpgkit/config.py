@@ -80,6 +80,10 @@ class DDPGConfig:
     fast_update: bool = _setting(
         True, "Compute the gradient steps by hand (dpgkit/fastpath.py) instead of through "
         "autograd: the same update to float precision, about 1.4x faster; off with batch_norm.")
+    bf16: bool = _setting(
+        False, "Run the hidden-to-hidden matrix products in bfloat16 (several times faster on "
+        "CPUs with AMX or AVX-512 BF16); parameters, Adam, Q and mu stay float32. Fast path "
+        "only.")
 
     # --- replay options ---
     n_step: int = _setting(
@@ -198,6 +202,8 @@ def _check_ranges(c: DDPGConfig) -> None:
            "lower --batch_size or raise --replay_size")
     _check(not (c.batch_norm and c.batch_size < 2),
            "batch_norm needs batch_size >= 2 (batch statistics of one sample are undefined)")
+    _check(not c.bf16 or (c.fast_update and not c.batch_norm),
+           "bf16 runs on the fast path only: it needs --fast_update true and --batch_norm false")
     _check(c.updates_per_step > 0, f"updates_per_step must be > 0, got {c.updates_per_step}")
     _check(c.n_step >= 1, f"n_step must be >= 1, got {c.n_step}")
     _check(c.priority_alpha >= 0, f"priority_alpha must be >= 0, got {c.priority_alpha}")

@@ -66,6 +66,7 @@ def test_train_writes_the_run_directory_and_eval_reads_it(tmp_path):
     (["--actor_hidden", "a,b"], "layer sizes"),
     (["--exploration_noise", "pink"], "exploration_noise must be ou, gaussian or none"),
     (["--preset", "ddpg-fast"], "invalid choice"),
+    (["--bf16", "true", "--fast_update", "false"], "bf16 runs on the fast path only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     assert exit_status(["train", "--out", str(tmp_path / "run"), *args]) == 2

@@ -127,3 +127,45 @@ def test_parameters_gradients_and_adam_state_are_views_of_one_flat_tensor():
     tau = agent.config.tau
     for target, old, source in zip(targets, before, online, strict=True):
         torch.testing.assert_close(target, tau * source + (1 - tau) * old)
+
+
+@pytest.mark.parametrize("preset", ["ddpg", "td3"])
+def test_bf16_gradients_follow_the_float32_gradients(preset):
+    """bf16 rounds the hidden products' operands to 8 significant bits (relative error 2^-9):
+    the gradients it stores must be the float32 ones to a few times that, as a relative error of
+    the whole tensor (about 1% for the critic, 3% for the actor, whose gradient has come back
+    through two networks' bfloat16 layers; a wrong gradient would be off by 100%)."""
+    settings = dict(actor_hidden=(64, 48), critic_hidden=(64, 48), final_init=0.0, seed=3,
+                    actor_lr=1e-6, critic_lr=1e-6)
+    if preset == "td3":
+        settings["policy_delay"] = 1
+    agents = [make_agent(OBS_DIM, ACTION_DIM, preset_config(preset, **settings, bf16=bf16))
+              for bf16 in (False, True)]
+    batch = batches(1, True)[0]
+    for step in ("update_critic", "update_actor"):
+        infos = [getattr(agent, step)(batch) for agent in agents]
+        for key in infos[0]:
+            assert infos[1][key] == pytest.approx(infos[0][key], rel=2e-2, abs=1e-3), key
+        networks = ["critic", "critic2"] if step == "update_critic" else ["actor"]
+        for name in networks[: 1 + (preset == "td3" and step == "update_critic")]:
+            pairs = zip(*(agent.modules()[name].parameters() for agent in agents), strict=True)
+            for exact, rounded in pairs:
+                assert exact.grad.norm() > 0
+                assert (rounded.grad - exact.grad).norm() < 5e-2 * exact.grad.norm()
+
+
+def test_bf16_runs_only_the_hidden_to_hidden_products_in_bfloat16():
+    agent = make_agent(OBS_DIM, ACTION_DIM, preset_config(
+        "ddpg", actor_hidden=(16, 12, 8), critic_hidden=(16, 12), bf16=True))
+    obs = torch.randn(B, OBS_DIM)
+    out, inputs = agent.fast.actor.forward(obs)
+    assert [x.dtype for x in inputs] == [torch.float32, torch.bfloat16, torch.bfloat16,
+                                         torch.float32]
+    assert out.dtype == torch.float32
+    q, inputs = agent.fast.critics[0].forward(obs, torch.zeros(B, ACTION_DIM))
+    assert [x.dtype for x in inputs] == [torch.float32, torch.bfloat16, torch.float32]
+    assert q.dtype == torch.float32 and agent.act(obs.numpy()).dtype == "float32"
+    agent.update(batches(1, False)[0])
+    for module in agent.modules().values():
+        assert all(p.dtype == torch.float32 for p in module.parameters())
+    assert all(p.grad.dtype == torch.float32 for p in agent.actor.parameters())
