@@ -24,6 +24,8 @@ unchanged. ``tests/test_fastpath.py`` checks that both paths give the same param
 step. Networks with batch normalisation always take the reference path.
 """
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 
@@ -32,6 +34,11 @@ from dpgkit.networks import Actor, Critic
 
 NARROW = 8  # x W^T for an output this narrow runs faster as (W x^T)^T in torch's CPU kernels
 _relu_backward_ = torch.ops.aten.threshold_backward.grad_input  # grad * (x > 0), into an out=
+
+
+def _native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (oneDNN's check: AVX-512 BF16 or AMX)."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def _linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -246,6 +253,10 @@ class FastUpdate:
                  critic_targets: list[Critic], action_dim: int, bf16: bool = False) -> None:
         self.online, self.grads = flatten([actor, *critics], gradients=True)
         self.targets, _ = flatten([actor_target, *critic_targets], gradients=False)
+        if bf16 and not _native_bf16():
+            warnings.warn("bf16: this CPU has no native bfloat16 matrix units (AMX or AVX-512 "
+                          "BF16), so bf16 will be slower than float32 here; leave it off",
+                          stacklevel=3)
         self.actor = MLP(actor, action_dim, bf16)
         self.critics = [MLP(critic, action_dim, bf16) for critic in critics]
         self.actor_target = MLP(actor_target, action_dim, bf16)

@@ -169,3 +169,9 @@ def test_bf16_runs_only_the_hidden_to_hidden_products_in_bfloat16():
     for module in agent.modules().values():
         assert all(p.dtype == torch.float32 for p in module.parameters())
     assert all(p.grad.dtype == torch.float32 for p in agent.actor.parameters())
+
+
+def test_bf16_on_a_cpu_without_bfloat16_units_warns(monkeypatch):
+    monkeypatch.setattr("dpgkit.fastpath._native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="no native bfloat16"):
+        make_agent(OBS_DIM, ACTION_DIM, preset_config("ddpg", actor_hidden=(8, 8), bf16=True))
