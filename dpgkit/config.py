@@ -83,7 +83,8 @@ class DDPGConfig:
     bf16: bool = _setting(
         False, "Run the hidden-to-hidden matrix products in bfloat16 (several times faster on "
         "CPUs with AMX or AVX-512 BF16); parameters, Adam, Q and mu stay float32. Fast path "
-        "only.")
+        "only; it pays with torch_threads 1 (with 2, float32's products split across the cores "
+        "and bfloat16's do not).")
 
     # --- replay options ---
     n_step: int = _setting(
