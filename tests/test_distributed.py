@@ -129,7 +129,9 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(local_ray, c
         killed_at = time.perf_counter()
         while trainer.actor_restarts[0] == 0:  # until a batch comes from the new process
             trainer.step()
-            assert time.perf_counter() - killed_at < 60, "the actor was not restarted"
+            # a restart is a new process importing torch and gymnasium: about 5-20 s on an idle
+            # 2-core machine; it took over 60 s once with two trainings running beside the suite
+            assert time.perf_counter() - killed_at < 120, "the actor was not restarted"
         print(f"actor 0 killed at {trainer.env_steps} env steps; its new process delivered a "
               f"batch {time.perf_counter() - killed_at:.1f} s later")
         assert trainer.actor_restarts == [1, 0]
