@@ -81,7 +81,7 @@ class MLP:
     input and a backward pass that writes the parameter gradients into their ``.grad``. Called,
     it gives what the module gives: mu(s) for an actor, Q(s, a) of shape (B,) for a critic.
 
-    The views it multiplies by (W^T, the columns of W that meet s or a) are made once: the
+    The operands of each layer's forward (W^T, or W and b as a column) are views made once: the
     parameters are views of a flat tensor that is only ever written in place (:func:`flatten`),
     so these views stay current.
 
@@ -106,8 +106,8 @@ class MLP:
         # forward: x W^T + b; an output this narrow runs faster as (W x^T + b)^T in torch's CPU
         # kernels, so those layers keep W and b as a column instead
         self.forward_operands = [
-            (layer.weight, layer.bias.unsqueeze(1), True) if layer.out_features <= NARROW
-            else (layer.weight.t(), layer.bias, False) for layer in self.layers]
+            (layer.weight, layer.bias.unsqueeze(1), "narrow") if layer.out_features <= NARROW
+            else (layer.weight.t(), layer.bias, "wide") for layer in self.layers]
         self.weights = [layer.weight for layer in self.layers]  # as the last forward used them
         self.features = self.layers[max(self.action_at, 0)].in_features - action_dim
 
@@ -123,18 +123,19 @@ class MLP:
             for i in self.low:
                 layer = self.layers[i]
                 self.weights[i] = layer.weight.to(torch.bfloat16)
-                operands[i] = (self.weights[i], layer.bias.to(torch.bfloat16), None)
+                operands[i] = (self.weights[i], layer.bias.to(torch.bfloat16), "bf16")
         inputs = []
-        for i, (weight, bias, narrow) in enumerate(operands):
+        for i, (weight, bias, kind) in enumerate(operands):
             if x.dtype != weight.dtype:
                 x = x.to(weight.dtype)
             if i == self.action_at:
                 x = torch.cat((x, action.to(x.dtype)), 1)
             inputs.append(x)
-            if narrow is None:  # bfloat16: relu(x W^T + b) in one oneDNN kernel
+            if kind == "bf16":  # relu(x W^T + b) in one oneDNN kernel (never the last layer)
                 x = _linear_relu(x, weight, bias)
                 continue
-            x = torch.addmm(bias, weight, x.t()).t() if narrow else torch.addmm(bias, x, weight)
+            x = (torch.addmm(bias, weight, x.t()).t() if kind == "narrow"
+                 else torch.addmm(bias, x, weight))
             if i < self.last:
                 x.relu_()
         return x, inputs
