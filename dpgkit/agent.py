@@ -69,11 +69,13 @@ class DDPGAgent:
         self.critic_target = _frozen_copy(self.critic)
         self.actor_optimizer = _optimizer(list(self.actor.parameters()), config.optimizer,
                                           config.actor_lr, 0.0)
-        self.critic_optimizer = _optimizer(list(self.critic.parameters()), config.optimizer,
-                                           config.critic_lr, config.critic_weight_decay)
+        critics, critic_targets = zip(*self.critic_pairs(), strict=True)
+        self.critic_optimizer = _optimizer([p for c in critics for p in c.parameters()],
+                                           config.optimizer, config.critic_lr,
+                                           config.critic_weight_decay)
         self.updates = 0
         self.td_error = torch.zeros(0)  # y - Q_w(s, a) of the last critic update
-        self.fast = self._fast_path([self.critic], [self.critic_target])
+        self.fast = self._fast_path(list(critics), list(critic_targets))
 
     def _fast_path(self, critics: list[Critic], critic_targets: list[Critic]
                    ) -> FastUpdate | None:
@@ -83,6 +85,10 @@ class DDPGAgent:
             return FastUpdate(self.actor, critics, self.actor_target, critic_targets,
                               self.action_dim, bf16=self.config.bf16)
         return None
+
+    def critic_pairs(self) -> list[tuple[Critic, Critic]]:
+        """(online, target) for every critic: Q_w and Q' here (TD3 adds its second pair)."""
+        return [(self.critic, self.critic_target)]
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -161,7 +167,8 @@ class DDPGAgent:
 
     def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """(target, online) for every target network."""
-        return [(self.actor_target, self.actor), (self.critic_target, self.critic)]
+        return [(self.actor_target, self.actor),
+                *((target, critic) for critic, target in self.critic_pairs())]
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimisers by name (the keys used in checkpoints)."""

@@ -13,7 +13,7 @@ Each change is one overridden method below; everything else is :class:`~dpgkit.a
 import torch
 from torch import Tensor, nn
 
-from dpgkit.agent import DDPGAgent, _frozen_copy, _gradient_step, _optimizer
+from dpgkit.agent import DDPGAgent, _frozen_copy, _gradient_step
 from dpgkit.config import DDPGConfig, TD3Config
 from dpgkit.equations import (
     clipped_double_q,
@@ -31,17 +31,13 @@ class TD3Agent(DDPGAgent):
     config: TD3Config
 
     def __init__(self, obs_dim: int, action_dim: int, config: TD3Config) -> None:
-        super().__init__(obs_dim, action_dim, config)
+        # the second critic first: DDPGAgent builds the critic optimiser over critic_pairs()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed + 1)  # the second critic starts elsewhere than the first
             self.critic2 = Critic(obs_dim, action_dim, config.critic_hidden,
                                   config.critic_action_layer, config.batch_norm, config.final_init)
         self.critic2_target = _frozen_copy(self.critic2)
-        self.critic_optimizer = _optimizer(
-            [*self.critic.parameters(), *self.critic2.parameters()], config.optimizer,
-            config.critic_lr, config.critic_weight_decay)
-        self.fast = self._fast_path([self.critic, self.critic2],
-                                    [self.critic_target, self.critic2_target])
+        super().__init__(obs_dim, action_dim, config)
         # the target-smoothing noise has its own generator, so a run is reproducible from its seed
         self.generator = torch.Generator().manual_seed(config.seed)
 
@@ -85,9 +81,9 @@ class TD3Agent(DDPGAgent):
             self.update_targets()
         return info
 
-    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        """mu', Q'_1 and Q'_2 with their online networks."""
-        return [*super().target_pairs(), (self.critic2_target, self.critic2)]
+    def critic_pairs(self) -> list[tuple[Critic, Critic]]:
+        """(Q_1, Q'_1) and (Q_2, Q'_2)."""
+        return [*super().critic_pairs(), (self.critic2, self.critic2_target)]
 
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "critic2": self.critic2,
