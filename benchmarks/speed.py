@@ -533,18 +533,29 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
             fn()
         return (time.perf_counter() - start) / n
 
+    # the same update code on networks 8-8 and batch 8: its matrix products are next to nothing,
+    # so its time is the part of an update that does not grow with the networks (Python, torch's
+    # per-operation dispatch, launching each kernel)
+    tiny_config = dataclasses.replace(config, actor_hidden=(8, 8), critic_hidden=(8, 8),
+                                      batch_size=8)
+    tiny_agent = DDPGAgent(obs_dim, action_dim, tiny_config)
+    tiny_batch = replay.sample(8, rng)
+
     n = spec["updates"]
     timed(lambda: agent.update(replay.sample(batch, rng)), 50)  # warm up
-    with_sampling, without_sampling, sampling = [], [], []
+    timed(lambda: tiny_agent.update(tiny_batch), 50)
+    with_sampling, without_sampling, sampling, tiny = [], [], [], []
     for _ in range(3):
         with_sampling.append(timed(lambda: agent.update(replay.sample(batch, rng)), n))
         without_sampling.append(timed(lambda: agent.update(fixed), n))
         sampling.append(timed(lambda: replay.sample(batch, rng), n))
+        tiny.append(timed(lambda: tiny_agent.update(tiny_batch), n))
     gemms = ddpg_update_gemms(obs_dim, action_dim, hidden, hidden, batch)
     mix_seconds, mix_gflops = matmul_mix_rate(gemms, bf16=spec["path"] == "bf16")
     return {"update_s_with_sampling": statistics.median(with_sampling),
             "update_s_without_sampling": statistics.median(without_sampling),
-            "sample_s": statistics.median(sampling), "flops": sum(g.flops for g in gemms),
+            "sample_s": statistics.median(sampling), "tiny_update_s": statistics.median(tiny),
+            "flops": sum(g.flops for g in gemms),
             "gemm_mix_s": mix_seconds, "gemm_mix_gflops": mix_gflops,
             "square_gflops": square_matmul_rate(), "torch_threads": torch.get_num_threads()}
 
@@ -567,6 +578,9 @@ def update_section(args: argparse.Namespace) -> str:
             "alone (us) | MFLOP/update | update GFLOP/s (no sampling) | matmul rate at the "
             "update's shapes (GFLOP/s) | fraction of it reached | 1024^3 matmul (GFLOP/s) |",
             "|---|---|---|---|---|---|---|---|---|---|"]
+    split = ["| threads | path | update (us) | its products alone (us) | fixed: the same update "
+             "at 8-8 / batch 8 (us) | the rest (us) | fraction reached | fraction were the fixed "
+             "part zero |", "|---|---|---|---|---|---|---|---|"]
     names = {"fast": "fast (default)", "bf16": "fast, `bf16` (opt-in)",
              "reference": "reference (autograd)"}
     for threads in args.threads:
@@ -582,6 +596,12 @@ def update_section(args: argparse.Namespace) -> str:
                 f"{1 / r['update_s_without_sampling']:.1f} | {r['sample_s'] * 1e6:.0f} | "
                 f"{r['flops'] / 1e6:.1f} | {achieved:.1f} | {r['gemm_mix_gflops']:.1f} | "
                 f"{achieved / r['gemm_mix_gflops']:.0%} | {r['square_gflops']:.1f} |")
+            update_us, products_us, fixed_us = (1e6 * r[k] for k in (
+                "update_s_without_sampling", "gemm_mix_s", "tiny_update_s"))
+            split.append(
+                f"| {threads} | {path} | {update_us:.0f} | {products_us:.0f} | {fixed_us:.0f} | "
+                f"{update_us - products_us - fixed_us:.0f} | {products_us / update_us:.0%} | "
+                f"{products_us / (update_us - fixed_us):.0%} |")
             log(f"update threads={threads} {path}: {1 / r['update_s_without_sampling']:.1f} "
                 f"updates/s, {achieved:.1f} of {r['gemm_mix_gflops']:.1f} GFLOP/s")
     hidden = tuple(args.hidden)
@@ -601,7 +621,17 @@ def update_section(args: argparse.Namespace) -> str:
              f"weighted by how often the update performs it; the fraction is the update's "
              f"matmul FLOPs per second over that rate (1.0 = the update is nothing but its "
              f"matmuls). threads: asked (torch reported).\n\n")
-    return (intro + "\n".join(rows) + "\n\nMatrix products of one update (see "
+    where = ("\n\nWhere one update's time goes (without sampling). 'its products alone': the "
+             "products below timed alone, as the matmul rate above times them. 'fixed': the same "
+             "update on networks 8-8 with batch 8, whose products are next to nothing, so its "
+             "time is what an update costs whatever the network size (Python, torch's "
+             "per-operation dispatch, kernel launches). 'the rest': the elementwise work that "
+             "grows with the networks (bias, ReLU and its mask, Adam, the soft update) and "
+             "the products running slower inside the update than alone (their operands no "
+             "longer all in cache). The last column is the fraction the update would reach "
+             "if the fixed part cost nothing.\n\n")
+    return (intro + "\n".join(rows) + where + "\n".join(split)
+            + "\n\nMatrix products of one update (see "
             "`ddpg_update_gemms` in benchmarks/speed.py for what is and is not counted):\n\n"
             + gemm_table(gemms))
 
