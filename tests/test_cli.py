@@ -130,6 +130,13 @@ def test_help_lists_every_config_field_with_its_doc():
             assert " ".join(doc.split())[:30] in text
 
 
+def test_python_dash_m_dpgkit_is_the_dpgkit_command():
+    result = subprocess.run([sys.executable, "-m", "dpgkit", "train", "--preset", "nope"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("dpgkit: error: argument --preset: invalid choice: 'nope'")
+
+
 def test_seeds_run_in_parallel_and_plot_draws_their_band(tmp_path):
     out = tmp_path / "five"
     result = run_cli("train", "--seeds", "0-1", "--out", str(out), *FAST)
