@@ -35,7 +35,11 @@ def plot_curve(metrics_csv: Path, out: Path, title: str) -> None:
     ax.set_ylabel("episode return")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    if episodes or evals:
+        ax.legend(loc="lower right", fontsize=8)
+    else:  # stopped before its first episode ended: say so rather than draw empty axes
+        ax.text(0.5, 0.5, "no episode has ended and no evaluation has run yet", ha="center",
+                va="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)

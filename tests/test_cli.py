@@ -163,3 +163,15 @@ def test_a_diverging_seed_is_reported_not_fatal(tmp_path):
     assert all("became" in why for why in summary["diverged"].values())
     plotted = run_cli("plot", str(out), "-o", str(tmp_path / "p.png"))
     assert plotted.returncode == 2 and "no 'eval_return_mean' values" in plotted.stderr
+
+
+def test_the_curve_of_a_run_stopped_before_any_episode_ended_says_so(tmp_path, recwarn):
+    """curve.png of a run with no rows yet: a PNG with a note instead of empty axes, no warning
+    (matplotlib warns about a legend without entries)."""
+    from dpgkit.metrics import COLUMNS
+    from dpgkit.plotting import plot_curve
+
+    (tmp_path / "metrics.csv").write_text(",".join(COLUMNS) + "\n")
+    plot_curve(tmp_path / "metrics.csv", tmp_path / "curve.png", "empty")
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [w for w in recwarn if "legend" in str(w.message)]
