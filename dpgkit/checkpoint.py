@@ -111,7 +111,15 @@ def _fsync(path: Path) -> None:
 def write_checkpoint(directory: Path, files: dict[str, dict[str, Tensor]],
                      meta: dict[str, Any]) -> Path:
     """Write ``files`` (tensor file name -> named tensors) and ``meta`` as the checkpoint
-    ``directory``, atomically: into a hidden sibling first, flushed, then renamed into place."""
+    ``directory``, atomically: into a hidden sibling first, flushed, then renamed into place.
+    An existing ``directory`` is replaced only if it is a checkpoint (holds nothing else)."""
+    if directory.exists():
+        others = ([] if directory.is_dir() else [directory.name]) or sorted(
+            p.name for p in directory.iterdir() if p.name not in (META_FILE, *TENSOR_FILES))
+        if others:
+            raise CheckpointError(f"{directory} exists and holds {', '.join(others[:5])}, not "
+                                  "only a checkpoint: save to a new or an empty directory "
+                                  "(a checkpoint is replaced, nothing else is)")
     temporary = directory.parent / f".tmp-{directory.name}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)

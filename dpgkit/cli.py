@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--video", type=Path, default=None, metavar="DIR",
                           help="record every episode to DIR as mp4 (no display needed; MuJoCo "
                                "tasks need Debian's libosmesa6)")
+    evaluate.add_argument("--env", default=None, metavar="NAME",
+                          help="the environment to evaluate on (default: the checkpoint's). "
+                               "Needed when the checkpoint's env names a Python module "
+                               "(module:Class or module:Id-v0): dpgkit imports such a module "
+                               "only when you name it")
     return parser
 
 
@@ -133,16 +138,20 @@ def _default_run_dir(config: DDPGConfig, seeds: str | None = None) -> Path:
 def _train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from dpgkit.envs import make_env
     from dpgkit.train import train
 
     overrides = {name: getattr(args, name) for name in field_docs()
                  if name != "preset" and getattr(args, name) is not None}
     console = Console(soft_wrap=True)
+    if args.workers is not None and args.workers < 1:
+        raise DpgkitError(f"--workers must be >= 1, got {args.workers}")
     if args.resume is not None:
         return _resume(args, overrides, console)
     config = preset_config(args.preset or "ddpg", **{**_config_file(args.config), **overrides})
     run_dir = args.out or _default_run_dir(config, args.seeds)
-    if args.overwrite:
+    if args.overwrite:  # the env is checked first, so a refused run deletes nothing
+        make_env(config.env_id).close()
         _remove_run_dir(run_dir)
     if args.seeds is not None:
         return _train_seeds(args, config, run_dir, console)
@@ -183,16 +192,44 @@ def _config_file(path: Path | None) -> dict[str, Any]:
     return data
 
 
+# what dpgkit writes into a run directory (train, eval, export); --overwrite deletes nothing else
+RUN_FILES = {"config.json", "metrics.csv", "summary.json", "curve.png", "eval.json",
+             "divergence.json", "checkpoints", "videos", "policy.onnx", "policy.pt"}
+
+
+def _foreign_entries(run_dir: Path, seeds: bool = True) -> list[str]:
+    """The entries of ``run_dir`` that dpgkit does not write into a run (or, with ``seeds``,
+    into a directory of ``seed<N>/`` runs), relative to ``run_dir``."""
+    foreign = []
+    for entry in sorted(run_dir.iterdir()):
+        name = entry.name
+        if seeds and entry.is_dir() and name.startswith("seed") and name[4:].isdigit():
+            foreign += [f"{name}/{inner}" for inner in _foreign_entries(entry, seeds=False)]
+        elif name not in RUN_FILES and not name.startswith("events.out.tfevents."):
+            foreign.append(name)
+    return foreign
+
+
 def _remove_run_dir(run_dir: Path) -> None:
     """Delete an earlier run's directory for --overwrite, never anything that is not one."""
     import shutil
 
     if not run_dir.exists():
         return
-    is_run = (run_dir / "config.json").is_file() or any(run_dir.glob("seed*/config.json"))
-    if not is_run and any(run_dir.iterdir()):
-        raise DpgkitError(f"{run_dir} does not look like a dpgkit run directory (no "
-                          "config.json); --overwrite deletes only runs: remove it yourself")
+    if not run_dir.is_dir():
+        raise DpgkitError(f"--out {run_dir} is a file, not a run directory: choose another "
+                          "--out (--overwrite replaces only an earlier run)")
+    if not any(run_dir.iterdir()):
+        return
+    is_run = (run_dir / "metrics.csv").is_file() or any(run_dir.glob("seed*/metrics.csv"))
+    foreign = _foreign_entries(run_dir)
+    if not is_run or foreign:
+        what = ("no metrics.csv" if not is_run
+                else "files dpgkit did not write: " + ", ".join(foreign[:5])
+                + (", ..." if len(foreign) > 5 else ""))
+        raise DpgkitError(f"{run_dir} does not look like a dpgkit run directory ({what}); "
+                          "--overwrite deletes only runs: remove it yourself or choose "
+                          "another --out")
     shutil.rmtree(run_dir)
 
 
@@ -227,6 +264,41 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_env_id(saved: Any, given: str | None) -> str:
+    """The env to evaluate on: ``--env``, or the checkpoint's own id unless it names a module,
+    since making such an env imports (runs) that module: a stranger's checkpoint must not
+    choose code to run."""
+    if given is not None:
+        return given
+    if isinstance(saved, str) and saved.startswith("dpgkit-instance/"):
+        raise DpgkitError("this run was trained on an env object given to the Python API, which "
+                          "the command line cannot rebuild: pass --env with a Gymnasium id or "
+                          "module:Class that makes the same env, or evaluate it in Python")
+    if not isinstance(saved, str) or ":" in saved:
+        raise DpgkitError(f"the checkpoint's environment {saved!r} names a Python module, and "
+                          "making it would import (run) that module; if you trust it, name it "
+                          f"yourself: --env {saved}")
+    return saved
+
+
+def _check_same_spaces(env: Any, env_id: str, saved: dict[str, Any]) -> None:
+    """Refuse an env whose observation size or action bounds differ from the checkpoint's."""
+    from dpgkit.envs import ActionScaler, space_dims
+
+    obs_dim, action_dim = space_dims(env)
+    scaler = ActionScaler.for_space(env.action_space)
+    now = {"obs_dim": obs_dim, "action_dim": action_dim, "action_low": scaler.low.tolist(),
+           "action_high": scaler.high.tolist()}
+    then = {key: saved.get(key) for key in now}
+    if now != then:
+        env.close()
+        raise DpgkitError(f"{env_id} has observations of size {obs_dim} and actions in "
+                          f"{now['action_low']}..{now['action_high']}, but the checkpoint was "
+                          f"trained for size {then['obs_dim']} and actions in "
+                          f"{then['action_low']}..{then['action_high']}: evaluate on the "
+                          "environment it was trained on")
+
+
 def _export(args: argparse.Namespace) -> int:
     from dpgkit.export import export_policy
 
@@ -245,8 +317,9 @@ def _eval(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
     agent, meta = load_agent(args.run_dir)
-    env_id = meta["env"]["env_id"]
+    env_id = _eval_env_id(meta["env"]["env_id"], args.env)
     env = make_video_env(env_id, args.video) if args.video else make_env(env_id)
+    _check_same_spaces(env, env_id, meta["env"])
     returns = evaluate(agent.act, env, ActionScaler.for_space(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
     env.close()  # finishes writing the last video

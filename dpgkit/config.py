@@ -7,6 +7,7 @@ Defaults live here and nowhere else: the agent, the training loop and the CLI al
 """
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -174,7 +175,7 @@ def _check(ok: bool, message: str) -> None:
 
 def _check_ranges(c: DDPGConfig) -> None:
     _check(c.env_id != "", "env_id is empty: give a Gymnasium id such as --env Pendulum-v1")
-    _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+    _check(0 <= c.seed < 2**62, f"seed must be in [0, 2**62), got {c.seed}")
     for name in ("total_env_steps", "eval_every", "eval_episodes", "torch_threads", "num_envs",
                  "batch_size", "replay_size"):
         value = getattr(c, name)
@@ -189,7 +190,8 @@ def _check_ranges(c: DDPGConfig) -> None:
     _check(0 <= c.critic_action_layer < len(c.critic_hidden),
            f"critic_action_layer must be in [0, {len(c.critic_hidden) - 1}] for critic_hidden="
            f"{c.critic_hidden}, got {c.critic_action_layer}")
-    _check(c.final_init >= 0, f"final_init must be >= 0, got {c.final_init}")
+    _check(0 <= c.final_init <= 1,
+           f"final_init must be in [0, 1], got {c.final_init}: try 3e-3 (0: PyTorch's default)")
     _check(c.optimizer in ("adam", "sgd"), f"optimizer must be adam or sgd, got {c.optimizer!r}")
     for name in ("actor_lr", "critic_lr"):
         value = getattr(c, name)
@@ -246,6 +248,7 @@ def _check_types(c: DDPGConfig) -> None:
         if expected is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok:
+                _check(math.isfinite(value), f"{f.name} must be a finite number, got {value}")
                 object.__setattr__(c, f.name, float(value))
         elif expected is int:
             ok = isinstance(value, int) and not isinstance(value, bool)

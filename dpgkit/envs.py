@@ -31,6 +31,13 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
         env = env_class(**kwargs) if env_class is not None else gym.make(env_id, **kwargs)
     except gym.error.Error as error:
         raise EnvError(_unknown_env_message(env_id, error)) from None
+    except TypeError as error:
+        if env_class is None:
+            raise
+        raise EnvError(f"cannot construct {env_id} ({error}): dpgkit makes it with no arguments "
+                       f"({', '.join(kwargs) or 'none'} given here); give its parameters "
+                       "defaults, or register it with gymnasium.register and pass the id"
+                       ) from None
     except ModuleNotFoundError as error:
         raise EnvError(f"environment {env_id!r} needs the package {error.name!r}: "
                        f"install it (pip install {error.name}) and try again") from None
@@ -71,6 +78,9 @@ def _env_class(env_id: str) -> type[gym.Env] | None:
     if ":" not in env_id:
         return None
     module_name, _, name = env_id.partition(":")
+    if not module_name or not name:
+        raise EnvError(f"environment {env_id!r} names no module or no class: write "
+                       "package.module:ClassName (or a Gymnasium id such as Pendulum-v1)")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -155,6 +165,10 @@ def _unknown_env_message(env_id: str, error: Exception) -> str:
 
 def check_spaces(env: gym.Env, env_id: str) -> None:
     """Refuse environments DDPG cannot act in: it needs a bounded Box action, a flat Box obs."""
+    missing = [name for name in ("action_space", "observation_space") if not hasattr(env, name)]
+    if missing:
+        raise EnvError(f"{env_id} sets no {' and no '.join(missing)}: a Gymnasium env must set "
+                       "both in its __init__")
     space = env.action_space
     if not isinstance(space, gym.spaces.Box):
         raise EnvError(

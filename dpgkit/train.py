@@ -48,7 +48,7 @@ from dpgkit.envs import (
     make_vector_env,
     space_dims,
 )
-from dpgkit.errors import Diverged, DpgkitError, Interrupted
+from dpgkit.errors import CheckpointError, Diverged, DpgkitError, Interrupted
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import Noise, make_noise, noise_scale
 from dpgkit.plotting import plot_curve
@@ -164,8 +164,6 @@ class Trainer:
         random.seed(config.seed)
         self.eval_env = make_env(config.env_id)  # made first: a bad env fails before anything
         self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode)
-        if checkpoint is None:
-            create_run_dir(run_dir)
         obs_dim, action_dim = space_dims(self.eval_env)
         self.scaler = ActionScaler.for_space(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)
@@ -174,6 +172,8 @@ class Trainer:
             np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
         self.noise = make_noise(config, action_dim, noise_rng, config.num_envs)
         self.initial_noise_sigma = self.noise.sigma
+        if checkpoint is None:  # once the env, the networks and the replay have been made
+            create_run_dir(run_dir)
         self.env_info = {"env_id": config.env_id, "obs_dim": obs_dim, "action_dim": action_dim,
                          "action_low": self.scaler.low.tolist(),
                          "action_high": self.scaler.high.tolist()}
@@ -191,12 +191,25 @@ class Trainer:
         if checkpoint is None:
             self.writer = MetricsWriter(run_dir)
             self.writer.text("config", _write_config(run_dir, config))
-        else:
+        else:  # everything checked and restored before the run's files are touched: a refused
+            # resume leaves metrics.csv, config.json and the TensorBoard events as they were
             files, meta = checkpoint
-            self.writer = MetricsWriter(run_dir, resume_at=(int(meta["metrics_bytes"]),
-                                                            int(meta["counters"]["env_steps"])))
             resume.restore(self, files, meta)
-            self.started -= float(meta["wall_seconds"])
+            try:
+                metrics_bytes = int(meta["metrics_bytes"])
+                self.started -= float(meta["wall_seconds"])
+            except (KeyError, TypeError, ValueError) as error:
+                raise CheckpointError(f"the checkpoint's run state is incomplete ({error!r})"
+                                      ) from None
+            metrics = run_dir / "metrics.csv"
+            if not metrics.is_file() or not 0 <= metrics_bytes <= metrics.stat().st_size:
+                raise CheckpointError(
+                    f"{metrics} is missing or shorter than the checkpoint recorded "
+                    f"({metrics_bytes} bytes): resume needs the run directory the checkpoint "
+                    "belongs to, with its metrics.csv")
+            self.writer = MetricsWriter(run_dir, resume_at=(metrics_bytes, self.env_steps))
+            if (run_dir / "config.json").is_file():
+                _write_config(run_dir, config)  # the step budget may have changed
 
     @classmethod
     def resume(cls, run_dir: Path, total_env_steps: int | None = None) -> "Trainer":
@@ -207,9 +220,12 @@ class Trainer:
         files, meta = read_checkpoint(find_checkpoint(run_dir))
         config = config_from_dict(meta["config"])
         if total_env_steps is not None:
+            done = meta["counters"].get("env_steps")
+            if isinstance(done, int) and total_env_steps < done:
+                raise DpgkitError(f"--steps {total_env_steps} is less than the {done} env steps "
+                                  f"this run has already done: give --steps of at least {done} "
+                                  "(or leave it out to keep the run's own budget)")
             config = dataclasses.replace(config, total_env_steps=total_env_steps)
-        if (run_dir / "config.json").is_file():
-            _write_config(run_dir, config)
         return trainer_class(config)(config, run_dir, checkpoint=(files, meta))
 
     @property

@@ -43,6 +43,17 @@ def test_save_then_load_predicts_identically(trained, tmp_path):
         loaded.learn(1000)
 
 
+def test_save_replaces_a_checkpoint_but_nothing_else(trained, tmp_path):
+    target = tmp_path / "mymodels"
+    target.mkdir()
+    (target / "notes.txt").write_text("precious")
+    with pytest.raises(DpgkitError, match="holds notes.txt, not only a checkpoint"):
+        trained.save(target)
+    assert (target / "notes.txt").read_text() == "precious"
+    trained.save(tmp_path / "policy")
+    trained.save(tmp_path / "policy")  # a checkpoint is replaced
+
+
 def test_callback_stops_early_and_steps_iterates(tmp_path):
     agent = dpgkit.DDPG("Pendulum-v1", run_dir=tmp_path / "a", **TINY)
     seen = []

@@ -214,3 +214,94 @@ def test_a_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, capsys
     assert report["last_good_checkpoint"].endswith("step-000000000200")
     assert find_checkpoint(run).name == "step-000000000200"
     assert (run / "metrics.csv").stat().st_size > 0
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(tmp_path, capsys, finished_run):
+    """A run killed after its last checkpoint has rows past it in metrics.csv; a resume refused
+    while restoring (here: the env changed) must not cut them off, nor rewrite config.json."""
+    run = copy_run(finished_run, tmp_path / "run")
+    corrupt(run, "another env")
+    with (run / "metrics.csv").open("a") as metrics:
+        metrics.write("301" + "," * 20 + "\n")  # a row written after the checkpoint
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    status, err = status_and_error(capsys, "train", "--resume", str(run), "--steps", "900")
+    assert status == 2 and "was made for" in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_resume_with_fewer_steps_than_done_is_refused(tmp_path, capsys, finished_run):
+    run = copy_run(finished_run, tmp_path / "run")
+    status, err = status_and_error(capsys, "train", "--resume", str(run), "--steps", "100")
+    assert status == 2 and "less than the 300 env steps this run has already done" in err, err
+
+
+def test_overwrite_checks_the_new_run_before_deleting_the_old_one(tmp_path, capsys,
+                                                                  finished_run):
+    run = copy_run(finished_run, tmp_path / "run")
+    status, err = status_and_error(capsys, "train", "--out", str(run), "--overwrite",
+                                   "--env", "CartPole-v1")
+    assert status == 2 and "Discrete action space" in err
+    assert (run / "metrics.csv").read_bytes() == (finished_run / "metrics.csv").read_bytes()
+
+
+@pytest.mark.parametrize("layout, message", [
+    ("config.json only", "no metrics.csv"),
+    ("a run plus files of yours", "files dpgkit did not write: src, todo.txt"),
+    ("a file", "is a file, not a run directory"),
+])
+def test_overwrite_deletes_only_what_dpgkit_wrote(tmp_path, capsys, finished_run, layout,
+                                                  message):
+    target = tmp_path / "project"
+    if layout == "a file":
+        target.write_text("keep me")
+    elif layout == "config.json only":
+        target.mkdir()
+        (target / "config.json").write_text('{"name": "my-app"}')
+    else:
+        copy_run(finished_run, target)
+        (target / "src").mkdir()
+        (target / "todo.txt").write_text("keep me")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    status, err = status_and_error(capsys, "train", "--out", str(target), "--overwrite", *FAST)
+    assert status == 2 and message in err, err
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--updates_per_step", "inf"], "updates_per_step must be a finite number"),
+    (["--exploration_noise", "ou", "--ou_mu", "nan"], "ou_mu must be a finite number"),
+    (["--actor_lr", "inf"], "actor_lr must be a finite number"),
+    (["--gaussian_sigma", "inf"], "gaussian_sigma must be a finite number"),
+    (["--final_init", "1e300"], "final_init must be in [0, 1]"),
+    (["--seed", "100000000000000000000"], "seed must be in [0, 2**62)"),
+    (["--replay_size", "10000000000000"], "lower --replay_size"),
+    (["--seeds", "0-1", "--workers", "-1"], "--workers must be >= 1"),
+    (["--env", ":MyEnv"], "names no module or no class"),
+    (["--env", "toy_envs:NeedsArgumentEnv"], "dpgkit makes it with no arguments"),
+    (["--env", "toy_envs:NoSpacesEnv"], "sets no action_space and no observation_space"),
+])
+def test_values_that_would_fail_later_are_refused_up_front(tmp_path, capsys, argv, message):
+    run = tmp_path / "run"
+    status, err = status_and_error(capsys, "train", "--out", str(run), *FAST, *argv)
+    assert status == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not run.exists(), "a refused run must leave no run directory"
+
+
+def test_eval_imports_no_module_a_checkpoint_names(tmp_path, capsys, finished_run, monkeypatch):
+    """checkpoint.json is plain JSON anyone can edit: an env id naming a module would make eval
+    import (run) it. eval asks for --env instead; with it, the spaces must match."""
+    (tmp_path / "pwnmod.py").write_text(f"open({str(tmp_path / 'pwned')!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = copy_run(finished_run, tmp_path / "run")
+    meta_path = find_checkpoint(run) / "checkpoint.json"
+    meta = json.loads(meta_path.read_text())
+    meta["env"]["env_id"] = "pwnmod:Env"
+    meta_path.write_text(json.dumps(meta))
+    status, err = status_and_error(capsys, "eval", str(run), "--episodes", "1")
+    assert status == 2 and "if you trust it, name it yourself: --env pwnmod:Env" in err, err
+    assert not (tmp_path / "pwned").exists(), "eval imported a module the checkpoint named"
+    assert main(["eval", str(run), "--episodes", "1", "--env", "Pendulum-v1"]) == 0
+    status, err = status_and_error(capsys, "eval", str(run), "--episodes", "1", "--env",
+                                   "MountainCarContinuous-v0")
+    assert status == 2 and "evaluate on the environment it was trained on" in err, err

@@ -109,3 +109,14 @@ class ImageObsEnv(CountingEnv):
     def __init__(self) -> None:
         super().__init__()
         self.observation_space = gym.spaces.Box(0, 255, shape=(8, 8, 3), dtype=np.uint8)
+
+
+class NeedsArgumentEnv(CountingEnv):
+    """A class that cannot be made without an argument (dpgkit makes ``module:Class`` with none)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+
+
+class NoSpacesEnv(gym.Env):
+    """An env that forgot to set its spaces."""
