@@ -55,6 +55,7 @@ class DDPG:
         self.run_dir = Path(run_dir) if run_dir is not None else Path("runs") / (
             f"{self.config.env_id.replace('/', '_')}-{self.config.preset}-seed{self.config.seed}"
             f"-{time.strftime('%Y%m%d-%H%M%S')}")
+        self._named_run_dir = run_dir is not None
         self.trainer: Trainer | None = None
         self._policy: tuple[DDPGAgent, ActionScaler] | None = None
 
@@ -73,6 +74,11 @@ class DDPG:
             raise DpgkitError("a policy loaded with dpgkit.load cannot train further; continue "
                               "its run with dpgkit.DDPG.resume(RUN_DIR)")
         if self.trainer is None:
+            if not getattr(self, "_named_run_dir", True):  # two agents in one second: -2, -3...
+                base, n = self.run_dir, 1
+                while self.run_dir.exists():
+                    n += 1
+                    self.run_dir = base.with_name(f"{base.name}-{n}")
             self.trainer = Trainer(self.config, self.run_dir)
         trainer = self.trainer
         trainer.config = self.config = dataclasses.replace(self.config,
@@ -103,8 +109,9 @@ class DDPG:
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic action mu(s), scaled to the env's bounds, for one observation
         (obs_dim,) or a batch (B, obs_dim): what dpgkit would send to ``env.step``."""
+        agent = self.agent  # a clear error before learn() or load()
         scaler = self.trainer.scaler if self.trainer is not None else self._policy[1]
-        return scaler.to_env(self.agent.act(np.asarray(obs, dtype=np.float32)))
+        return scaler.to_env(agent.act(np.asarray(obs, dtype=np.float32)))
 
     def save(self, path: str | Path) -> Path:
         """Write the whole run (networks, optimisers, replay, RNGs) as a checkpoint directory."""

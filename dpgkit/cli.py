@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dpgkit.config import PRESETS, DDPGConfig, TD3Config, field_docs, preset_config
-from dpgkit.errors import Diverged, DpgkitError, Interrupted
+from dpgkit.errors import Diverged, DpgkitError, Interrupted, writable_directory
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -316,6 +316,10 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.seed < 0:
+        raise DpgkitError(f"--seed must be >= 0, got {args.seed}")
+    if args.video is not None:
+        writable_directory(args.video, "--video")
     agent, meta = load_agent(args.run_dir)
     env_id = _eval_env_id(meta["env"]["env_id"], args.env)
     env = make_video_env(env_id, args.video) if args.video else make_env(env_id)

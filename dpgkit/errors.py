@@ -5,6 +5,8 @@ Every problem caused by input (a config value, an environment, a checkpoint, a p
 ``dpgkit: error: <message>`` and exits with status 2.
 """
 
+from pathlib import Path
+
 
 class DpgkitError(Exception):
     """Bad input: the message says what is wrong and what to do about it."""
@@ -32,3 +34,26 @@ class Interrupted(DpgkitError):
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
         self.signum = signum
+
+
+def writable_directory(directory: Path, option: str) -> Path:
+    """Create ``directory`` (and its parents) if needed and check that a file can be written
+    in it; a DpgkitError naming ``option`` (the flag that chose the path) otherwise."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".dpgkit-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise DpgkitError(f"cannot write into {directory} ({error.strerror}): choose another "
+                          f"{option}") from None
+    return directory
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """Check that the file ``path`` can be written (creating its folder); a DpgkitError naming
+    ``option`` otherwise. An existing file there will be replaced."""
+    if path.is_dir():
+        raise DpgkitError(f"{option} {path} is a directory: give a file name")
+    writable_directory(path.parent, option)
+    return path

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import META_FILE, load_agent
 from dpgkit.envs import ActionScaler
-from dpgkit.errors import DpgkitError
+from dpgkit.errors import DpgkitError, writable_file
 
 FORMATS = {"onnx": "policy.onnx", "torchscript": "policy.pt"}
 """Export formats and the file name each is written to by default (in the run directory)."""
@@ -132,7 +132,6 @@ def export_policy(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
     policy = build_policy(agent, meta)
     example = torch.zeros(2, agent.obs_dim)  # batch 2: a batch of 1 would be specialised
     writer = _write_onnx if fmt == "onnx" else _write_torchscript
-    output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.tmp")
     try:
         writer(policy, example, temporary)
@@ -165,12 +164,16 @@ def _check_format(fmt: str) -> str:
 def _output_path(run_dir: Path, fmt: str, output: Path | None) -> Path:
     """Where to write: ``output``, or the format's default file in ``run_dir``. A file inside a
     checkpoint directory is refused: the checkpoint would then fail its integrity check."""
+    if output is None and (run_dir / META_FILE).is_file():  # a checkpoint: beside its run's files
+        home = run_dir.parent.parent if run_dir.parent.name == "checkpoints" else run_dir.parent
+        stem, extension = FORMATS[fmt].split(".")
+        output = home / f"{stem}-{run_dir.name}.{extension}"
     path = Path(output) if output is not None else run_dir / FORMATS[fmt]
     if (path.parent / META_FILE).is_file():
         raise DpgkitError(f"{path.parent} is a checkpoint directory, and an extra file in it "
                           "would make the checkpoint fail to load: give the run directory or "
                           "an output path outside the checkpoint")
-    return path
+    return writable_file(path, "-o")
 
 
 def _require_onnx_packages() -> None:

@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dpgkit.errors import DpgkitError  # noqa: E402
+from dpgkit.errors import DpgkitError, writable_file  # noqa: E402
 from dpgkit.metrics import read_metrics  # noqa: E402
 from dpgkit.reference import TD3_CURVES  # noqa: E402
 
@@ -97,7 +97,7 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    written = [out.with_suffix(".png"), out.with_suffix(".svg")]
+    written = [writable_file(out.with_suffix(suffix), "-o") for suffix in (".png", ".svg")]
     for path in written:
         fig.savefig(path)
     plt.close(fig)

@@ -54,6 +54,20 @@ def test_save_replaces_a_checkpoint_but_nothing_else(trained, tmp_path):
     trained.save(tmp_path / "policy")  # a checkpoint is replaced
 
 
+def test_predict_before_learn_says_what_to_do():
+    with pytest.raises(DpgkitError, match="has not been trained or loaded yet: call learn"):
+        dpgkit.DDPG("Pendulum-v1").predict(np.zeros(3))
+
+
+def test_agents_made_in_the_same_second_get_their_own_run_directories(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(dpgkit.api.time, "strftime", lambda fmt: "20261124-040000")
+    first, second = (dpgkit.DDPG("Pendulum-v1", **TINY).learn(150) for _ in range(2))
+    assert first.run_dir.name == "Pendulum-v1-ddpg-seed0-20261124-040000"
+    assert second.run_dir.name == "Pendulum-v1-ddpg-seed0-20261124-040000-2"
+    assert (second.run_dir / "metrics.csv").is_file()
+
+
 def test_callback_stops_early_and_steps_iterates(tmp_path):
     agent = dpgkit.DDPG("Pendulum-v1", run_dir=tmp_path / "a", **TINY)
     seen = []

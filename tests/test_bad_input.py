@@ -305,3 +305,33 @@ def test_eval_imports_no_module_a_checkpoint_names(tmp_path, capsys, finished_ru
     status, err = status_and_error(capsys, "eval", str(run), "--episodes", "1", "--env",
                                    "MountainCarContinuous-v0")
     assert status == 2 and "evaluate on the environment it was trained on" in err, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plot", "{run}", "-o", "/proc/dpgkit-test/p.png"], "cannot write into /proc/dpgkit-test"),
+    (["plot", "{run}", "-o", "{run}/checkpoints.png"], "-o {run}/checkpoints.png is a directory"),
+    (["export", "{run}", "--format", "torchscript", "-o", "/proc/x/p.pt"], "cannot write into"),
+    (["export", "{run}", "--format", "torchscript", "-o", "{run}"], "is a directory"),
+    (["eval", "{run}", "--seed", "-1"], "--seed must be >= 0"),
+    (["eval", "{run}", "--video", "/proc/dpgkit-test/videos"], "choose another --video"),
+])
+def test_outputs_that_cannot_be_written_are_one_line_errors(tmp_path, capsys, finished_run,
+                                                            argv, message):
+    run = copy_run(finished_run, tmp_path / "run")
+    (run / "checkpoints.png").mkdir()  # a directory where a plot file would go
+    argv = [a.replace("{run}", str(run)) for a in argv]
+    before = sorted(str(p) for p in run.rglob("*"))
+    status, err = status_and_error(capsys, *argv)
+    assert status == 2 and message.replace("{run}", str(run)) in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(str(p) for p in run.rglob("*")) == before
+
+
+def test_plot_makes_the_folder_of_its_output_and_export_of_a_checkpoint_writes_beside_it(
+        tmp_path, capsys, finished_run):
+    run = copy_run(finished_run, tmp_path / "run")
+    assert main(["plot", str(run), "-o", str(tmp_path / "new" / "folder" / "p.png")]) == 0
+    assert (tmp_path / "new" / "folder" / "p.png").is_file()
+    checkpoint = find_checkpoint(run)
+    assert main(["export", str(checkpoint), "--format", "torchscript"]) == 0
+    assert (run / f"policy-{checkpoint.name}.pt").is_file()
