@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
                         help="onnx (opset 18) or torchscript (default: onnx)")
     export.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
-                        help="output file (default: RUN_DIR/policy.onnx or RUN_DIR/policy.pt)")
+                        help="output file (default: RUN_DIR/policy.onnx or RUN_DIR/policy.pt; "
+                             "for a checkpoint directory, policy-<its name>.onnx or .pt in its "
+                             "run)")
 
     evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -205,7 +207,8 @@ def _foreign_entries(run_dir: Path, seeds: bool = True) -> list[str]:
         name = entry.name
         if seeds and entry.is_dir() and name.startswith("seed") and name[4:].isdigit():
             foreign += [f"{name}/{inner}" for inner in _foreign_entries(entry, seeds=False)]
-        elif name not in RUN_FILES and not name.startswith("events.out.tfevents."):
+        elif not (name in RUN_FILES or name.startswith("events.out.tfevents.")
+                  or (name.startswith("policy") and name.endswith((".onnx", ".pt")))):
             foreign.append(name)
     return foreign
 

@@ -7,6 +7,7 @@ Defaults live here and nowhere else: the agent, the training loop and the CLI al
 """
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -349,10 +350,20 @@ def preset_config(name: str, **overrides: Any) -> DDPGConfig:
         raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     preset = PRESETS[name]
     unknown = set(overrides) - {f.name for f in dataclasses.fields(preset)}
-    if unknown:
+    td3_only = unknown & {f.name for f in dataclasses.fields(TD3Config)}
+    if td3_only:
         raise ConfigError(f"preset {name} ({preset.algorithm}) has no setting "
-                          f"{', '.join(sorted(unknown))}: choose a preset that has (td3 for the "
-                          "TD3 settings)")
+                          f"{', '.join(sorted(td3_only))}: that is a TD3 setting, use a td3 "
+                          "preset (--preset td3)")
+    if unknown:
+        hints = []
+        aliases = {"steps": "total_env_steps", "env": "env_id"}  # the CLI's short flags
+        for key in sorted(unknown):
+            close = [aliases[key]] if key in aliases else difflib.get_close_matches(
+                key, list(field_docs()), n=1, cutoff=0.6)
+            hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+        raise ConfigError(f"there is no setting {', '.join(hints)}: `dpgkit train --help` lists "
+                          "them all")
     return dataclasses.replace(preset, **overrides)
 
 

@@ -71,7 +71,10 @@ def test_multi_discrete_action_space_is_refused():
     ('{"tau": 2.0}', "tau must be in (0, 1]"),
     ('{"batch_size": "big"}', "batch_size must be of type int"),
     ('{"actor_hidden": [256, "x"]}', "actor_hidden must be of type a list of integers"),
-    ('{"learning_rate": 0.1}', "has no setting learning_rate"),
+    ('{"learning_rate": 0.1}', "there is no setting learning_rate: `dpgkit train --help`"),
+    ('{"tua": 0.01}', "there is no setting tua (did you mean tau?)"),
+    ('{"steps": 300}', "there is no setting steps (did you mean total_env_steps?)"),
+    ('{"policy_delay": 3}', "that is a TD3 setting, use a td3 preset (--preset td3)"),
     ('{"tau": 0.01,', "is not valid JSON"),
     ('[1, 2]', "must hold a JSON object"),
 ])
