@@ -390,8 +390,20 @@ def trainer_class(config: DDPGConfig) -> type[Trainer]:
 
 
 def _request_stop(trainer: Trainer) -> Any:
+    """The SIGINT/SIGTERM handler: the first signal asks the run to stop once the current step
+    is over, with a checkpoint; a second one stops it at once (a step that never ends, such as
+    an evaluation episode of an env without a time limit). Stopping mid-step loses nothing:
+    checkpoints are written atomically and a resume cuts metrics.csv back to its checkpoint."""
     def handler(signum: int, frame: Any) -> None:
-        trainer.stop_signal = signum
+        if trainer.stop_signal is None:
+            trainer.stop_signal = signum
+            return
+        kept = list_checkpoints(trainer.run_dir / "checkpoints")
+        where = (f"the newest checkpoint is {kept[-1]}; continue with: dpgkit train --resume "
+                 f"{trainer.run_dir}" if kept else "no checkpoint was written yet")
+        raise Interrupted(f"{signal.Signals(signum).name} twice, in the middle of env step "
+                          f"{trainer.env_steps}: stopped without a new checkpoint; {where}",
+                          signum)
     return handler
 
 

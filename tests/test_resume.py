@@ -139,3 +139,30 @@ def test_signal_writes_a_checkpoint_and_exits(tmp_path, signum, status):
     steps = int(find_checkpoint(run_dir).name.split("-")[1])
     assert 0 < steps < 400
     read_checkpoint(find_checkpoint(run_dir))
+
+
+def test_a_second_signal_stops_a_step_that_never_ends(tmp_path):
+    """An env without a time limit never finishes its first evaluation episode: the first SIGINT
+    waits for the step to end, the second stops the run at once, with a one-line message."""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        cli("train", "--env", "toy_envs:EndlessEnv", "--out", str(run_dir), "--steps", "1000",
+            "--warmup_steps", "20", "--batch_size", "8", "--actor_hidden", "8",
+            "--critic_hidden", "8", "--eval_every", "21", "--checkpoint_every", "20",
+            "--no-progress"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(run_dir / "checkpoints"):  # step 20; at 21 it evaluates for ever
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(1.0)
+    os.kill(process.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert process.poll() is None, "the first signal must wait for the step to end"
+    os.kill(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "SIGINT twice, in the middle of env step 21" in err and "Traceback" not in err
+    assert f"continue with: dpgkit train --resume {run_dir}" in err

@@ -120,3 +120,7 @@ class NeedsArgumentEnv(CountingEnv):
 
 class NoSpacesEnv(gym.Env):
     """An env that forgot to set its spaces."""
+
+
+class EndlessEnv(CountingEnv):
+    """Episodes that never end (no terminal state, and made by class: no time limit)."""
