@@ -322,7 +322,10 @@ def _eval(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise DpgkitError(f"--seed must be >= 0, got {args.seed}")
     if args.video is not None:
+        existed = args.video.exists()
         writable_directory(args.video, "--video")
+        if not existed:  # RecordVideo makes it, and warns about a folder that already exists
+            args.video.rmdir()
     agent, meta = load_agent(args.run_dir)
     env_id = _eval_env_id(meta["env"]["env_id"], args.env)
     env = make_video_env(env_id, args.video) if args.video else make_env(env_id)

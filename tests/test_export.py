@@ -127,9 +127,12 @@ def test_missing_onnx_package_names_it_and_how_to_install(runs, tmp_path, monkey
 def test_output_inside_a_checkpoint_is_refused(runs):
     checkpoint = find_checkpoint(runs["pendulum"])
     with pytest.raises(DpgkitError, match="checkpoint directory"):
-        export_policy(checkpoint, "torchscript")
+        export_policy(checkpoint, "torchscript", checkpoint / "policy.pt")
     assert sorted(p.name for p in checkpoint.iterdir()) == [
         "agent.safetensors", "checkpoint.json", "replay.safetensors"]
+    # by default, a checkpoint's export goes beside its run's own files
+    written = export_policy(checkpoint, "torchscript")
+    assert written == runs["pendulum"] / f"policy-{checkpoint.name}.pt" and written.is_file()
 
 
 def test_scaling_maps_the_tanh_range_onto_the_bounds_exactly(runs):
