@@ -36,17 +36,18 @@ class Interrupted(DpgkitError):
         self.signum = signum
 
 
-def writable_directory(directory: Path, option: str) -> Path:
+def writable_directory(directory: Path, option: str, what: str = "") -> Path:
     """Create ``directory`` (and its parents) if needed and check that a file can be written
-    in it; a DpgkitError naming ``option`` (the flag that chose the path) otherwise."""
+    in it; a DpgkitError naming ``what`` the directory is for and ``option`` (the flag that
+    chose the path) otherwise."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".dpgkit-write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise DpgkitError(f"cannot write into {directory} ({error.strerror}): choose another "
-                          f"{option}") from None
+        raise DpgkitError(f"cannot write {what or 'into'} {directory} ({error.strerror}): "
+                          f"choose another {option}") from None
     return directory
 
 

@@ -48,7 +48,7 @@ from dpgkit.envs import (
     make_vector_env,
     space_dims,
 )
-from dpgkit.errors import CheckpointError, Diverged, DpgkitError, Interrupted
+from dpgkit.errors import CheckpointError, Diverged, DpgkitError, Interrupted, writable_directory
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import Noise, make_noise, noise_scale
 from dpgkit.plotting import plot_curve
@@ -126,14 +126,7 @@ def create_run_dir(run_dir: Path) -> None:
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise DpgkitError(f"run directory {run_dir} already exists and is not empty: choose "
                           "another --out, or delete it")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise DpgkitError(f"cannot write the run directory {run_dir} ({error.strerror}): "
-                          "choose a writable --out") from None
+    writable_directory(run_dir, "--out", what="the run directory")
 
 
 def _write_config(run_dir: Path, config: DDPGConfig) -> str:
