@@ -65,6 +65,7 @@ class DDPG:
         self = cls.__new__(cls)
         self.trainer = Trainer.resume(Path(run_dir))
         self.config, self.run_dir, self._policy = self.trainer.config, Path(run_dir), None
+        self._named_run_dir = True
         return self
 
     def steps(self, total_env_steps: int) -> Iterator[dict[str, Any]]:
@@ -74,7 +75,7 @@ class DDPG:
             raise DpgkitError("a policy loaded with dpgkit.load cannot train further; continue "
                               "its run with dpgkit.DDPG.resume(RUN_DIR)")
         if self.trainer is None:
-            if not getattr(self, "_named_run_dir", True):  # two agents in one second: -2, -3...
+            if not self._named_run_dir:  # a default name taken (two agents in one second): -2...
                 base, n = self.run_dir, 1
                 while self.run_dir.exists():
                     n += 1
@@ -143,6 +144,7 @@ def load(path: str | Path) -> DDPG:
     cls = TD3 if agent.config.algorithm == "td3" else DDPG
     model = cls.__new__(cls)
     model.config, model.run_dir, model.trainer = agent.config, Path(path), None
+    model._named_run_dir = True
     bounds = meta["env"]["action_low"], meta["env"]["action_high"]
     model._policy = (agent, ActionScaler(*bounds))
     return model
