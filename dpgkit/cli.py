@@ -286,20 +286,13 @@ def _eval_env_id(saved: Any, given: str | None) -> str:
 
 def _check_same_spaces(env: Any, env_id: str, saved: dict[str, Any]) -> None:
     """Refuse an env whose observation size or action bounds differ from the checkpoint's."""
-    from dpgkit.envs import ActionScaler, space_dims
+    from dpgkit.envs import describe_env, env_info
 
-    obs_dim, action_dim = space_dims(env)
-    scaler = ActionScaler.for_space(env.action_space)
-    now = {"obs_dim": obs_dim, "action_dim": action_dim, "action_low": scaler.low.tolist(),
-           "action_high": scaler.high.tolist()}
-    then = {key: saved.get(key) for key in now}
-    if now != then:
+    now = env_info(env, env_id)
+    if any(now[key] != saved.get(key) for key in now if key != "env_id"):
         env.close()
-        raise DpgkitError(f"{env_id} has observations of size {obs_dim} and actions in "
-                          f"{now['action_low']}..{now['action_high']}, but the checkpoint was "
-                          f"trained for size {then['obs_dim']} and actions in "
-                          f"{then['action_low']}..{then['action_high']}: evaluate on the "
-                          "environment it was trained on")
+        raise DpgkitError(f"the checkpoint was made for {describe_env(saved)}, but {env_id} is "
+                          f"{describe_env(now)}: evaluate on the environment it was trained on")
 
 
 def _export(args: argparse.Namespace) -> int:

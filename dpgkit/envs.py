@@ -215,6 +215,21 @@ def space_dims(env: gym.Env) -> tuple[int, int]:
     return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
 
 
+def env_info(env: gym.Env, env_id: str) -> dict[str, Any]:
+    """What a policy trained on ``env`` depends on, as checkpoints record it: the env's id, its
+    observation and action sizes and its action bounds."""
+    obs_dim, action_dim = space_dims(env)
+    scaler = ActionScaler.for_space(env.action_space)
+    return {"env_id": env_id, "obs_dim": obs_dim, "action_dim": action_dim,
+            "action_low": scaler.low.tolist(), "action_high": scaler.high.tolist()}
+
+
+def describe_env(info: dict[str, Any]) -> str:
+    """One line for an :func:`env_info` record (or a checkpoint's, which may lack keys)."""
+    return (f"{info.get('env_id')} (obs_dim {info.get('obs_dim')}, actions in "
+            f"{info.get('action_low')}..{info.get('action_high')})")
+
+
 def evaluate(policy: Callable[[np.ndarray], np.ndarray], env: gym.Env, scaler: ActionScaler,
              seeds: list[int]) -> np.ndarray:
     """Returns of one episode per seed, acting with ``policy`` (no noise), each episode's start

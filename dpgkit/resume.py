@@ -16,7 +16,7 @@ import torch
 
 from dpgkit.checkpoint import agent_tensors, load_agent_tensors
 from dpgkit.config import config_to_dict
-from dpgkit.envs import restore_episodes
+from dpgkit.envs import describe_env, restore_episodes
 from dpgkit.errors import CheckpointError
 from dpgkit.noise import OrnsteinUhlenbeckNoise
 from dpgkit.td3 import TD3Agent
@@ -54,18 +54,13 @@ def capture(trainer: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dic
     return {"agent.safetensors": tensors, "replay.safetensors": replay_tensors}, meta
 
 
-def _describe(env: dict[str, Any]) -> str:
-    return (f"{env.get('env_id')} (obs_dim {env.get('obs_dim')}, actions in "
-            f"{env.get('action_low')}..{env.get('action_high')})")
-
-
 def restore(trainer: "Trainer", files: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]
             ) -> None:
     """Put ``trainer`` (built from the same config, with fresh envs) into the captured state."""
     if meta["env"] != trainer.env_info:
-        raise CheckpointError(f"the checkpoint was made for {_describe(meta['env'])}, but the "
-                              f"environment now is {_describe(trainer.env_info)}: resume with the "
-                              "environment the checkpoint was made for")
+        raise CheckpointError(f"the checkpoint was made for {describe_env(meta['env'])}, but "
+                              f"the environment now is {describe_env(trainer.env_info)}: resume "
+                              "with the environment the checkpoint was made for")
     try:
         _restore(trainer, files, meta)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:

@@ -42,6 +42,7 @@ from dpgkit.checkpoint import (
 from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
 from dpgkit.envs import (
     ActionScaler,
+    env_info,
     eval_seeds,
     evaluate,
     make_env,
@@ -167,9 +168,7 @@ class Trainer:
         self.initial_noise_sigma = self.noise.sigma
         if checkpoint is None:  # once the env, the networks and the replay have been made
             create_run_dir(run_dir)
-        self.env_info = {"env_id": config.env_id, "obs_dim": obs_dim, "action_dim": action_dim,
-                         "action_low": self.scaler.low.tolist(),
-                         "action_high": self.scaler.high.tolist()}
+        self.env_info = env_info(self.eval_env, config.env_id)
         self.update_stats = RunningMeans()
         self.env_steps = 0
         self.episodes_done = 0
