@@ -1,81 +1,307 @@
-"""Returns benchmark: train presets on tasks for several seeds, then table dpgkit's final
-evaluation returns beside the published ones, with the exact command that made each row.
+"""Returns benchmark: train presets on tasks for several seeds, resumably, then table dpgkit's
+evaluation returns beside TD3's published curve at the same step, and draw them in one figure.
 
-    python benchmarks/returns.py --presets td3,our-ddpg --envs HalfCheetah-v5 --seeds 0-2 \\
-        --steps 100000 --out bench/returns
-    python benchmarks/returns.py --table-only --out bench/returns   # re-table finished runs
+    python benchmarks/returns.py --suite mujoco --workers 2 --out /work/bench-returns
+    python benchmarks/returns.py --suite mujoco --out /work/bench-returns --table-only
+    python benchmarks/returns.py --presets td3 --envs Hopper-v5 --seeds 0-2 --steps 100000 \\
+        --out /tmp/hopper --workers 2     # any other set of runs
 
-Each (preset, env) runs as one ``dpgkit train --seeds`` command into ``OUT/<preset>-<env>``;
-the table goes to ``OUT/returns.md`` and is printed. Published values: TD3's curve at the same
-step count (Fujimoto et al. 2018, 10 seeds, v1 tasks) and Table 1 (max over 1M steps).
+Every run is one ``dpgkit train`` process into ``OUT/runs/<label>/<env>/seed<N>``. Run again
+with the same arguments, the benchmark skips finished runs, continues each unfinished one from
+its newest checkpoint with ``dpgkit train --resume`` (an interruption loses at most
+``--checkpoint_every`` env steps) and starts the rest, ``--workers`` processes at a time. After
+every run and at the end it writes ``OUT/results.md`` (the table, with each row's command),
+``OUT/results.png`` (a panel per task: mean +- std over seeds, TD3's published curve) and
+``OUT/curves.json`` (every run's evaluation curve, enough to redraw the figure: commit it).
 """
 
 import argparse
 import json
+import os
+import platform
 import shlex
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
-from dpgkit.reference import TABLE_1, TD3_CURVES, WARMUP_STEPS, task_name
+import numpy as np
+
+from dpgkit.reference import TD3_CURVE_STDS, TD3_CURVES, WARMUP_STEPS, published_at, task_name
+
+LOCOMOTION = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5")
+SMALL = ("InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Reacher-v5")
+EVAL = ["--eval_every", "5000", "--eval_episodes", "10"]  # as the TD3 paper evaluates
 
 
-def run_command(preset: str, env_id: str, seeds: str, steps: int, out: Path,
-                extra: list[str]) -> list[str]:
-    """The ``dpgkit train`` command of one row; Fujimoto et al.'s warm-up where it differs."""
-    warmup = WARMUP_STEPS.get(task_name(env_id))
-    if warmup and preset in ("td3", "our-ddpg") and "--warmup_steps" not in extra:
-        extra = ["--warmup_steps", str(warmup), *extra]
-    return [sys.executable, "-m", "dpgkit.cli", "train", "--preset", preset, "--env", env_id,
-            "--seeds", seeds, "--steps", str(steps), "--out", str(out), "--no-progress", *extra]
+@dataclass(frozen=True)
+class Job:
+    """One run: ``label`` names the preset and any flags on top of it (a column of the table)."""
+
+    label: str
+    preset: str
+    env_id: str
+    seed: int
+    steps: int
+    flags: tuple[str, ...] = ()
+
+    def run_dir(self, out: Path) -> Path:
+        return out / "runs" / self.label / self.env_id / f"seed{self.seed}"
+
+    def train_args(self, out: Path) -> list[str]:
+        """``dpgkit train`` arguments that start this run (Fujimoto et al.'s warm-up per task)."""
+        warmup = WARMUP_STEPS.get(task_name(self.env_id), 1_000)
+        return ["train", "--preset", self.preset, "--env", self.env_id, "--seed", str(self.seed),
+                "--steps", str(self.steps), "--warmup_steps", str(warmup), *EVAL, *self.flags,
+                "--out", str(self.run_dir(out)), "--no-progress"]
 
 
-def published(preset: str, env_id: str, steps: int) -> str:
-    task = task_name(env_id)
-    parts = []
-    if preset == "td3" and steps in TD3_CURVES.get(task, {}):
-        parts.append(f"{TD3_CURVES[task][steps]:.0f} (TD3 curve at {steps:,})")
-    if preset in TABLE_1.get(task, {}):
-        parts.append(f"{TABLE_1[task][preset]:.0f} (Table 1, max over 1M)")
-    return "; ".join(parts) or "-"
+def mujoco_suite() -> list[Job]:
+    """Issue 15's suite, in the order it runs: the short tasks, the our-ddpg warm-up question
+    (seed 0 of each variant), then td3 on the locomotion tasks seed by seed, so a partial
+    benchmark already has one seed of every task."""
+    jobs = [Job("td3", "td3", env, seed, 100_000) for env in SMALL for seed in range(3)]
+    for env in ("HalfCheetah-v5", "Walker2d-v5"):
+        jobs.append(Job("our-ddpg", "our-ddpg", env, 0, 300_000))
+        jobs.append(Job("our-ddpg-no-warmup-updates", "our-ddpg", env, 0, 300_000,
+                        ("--update_during_warmup", "false")))
+    jobs += [Job("td3", "td3", env, seed, 300_000) for seed in range(3) for env in LOCOMOTION]
+    return jobs
 
 
-def table(out: Path) -> str:
-    rows = ["| preset | env | env steps | seeds | dpgkit final eval (mean +- std) | per seed | "
-            "published | wall (s) | command |", "|---|---|---|---|---|---|---|---|---|"]
-    for summary_path in sorted(out.glob("*/summary.json")):
-        s = json.loads(summary_path.read_text())
-        command = (summary_path.parent / "command.txt").read_text().strip()
-        per_seed = ", ".join("diverged" if v is None else f"{v:.0f}"
-                             for v in s["per_seed"].values())
-        rows.append(f"| {s['preset']} | {s['env_id']} | {s['env_steps']:,} | {len(s['seeds'])} | "
-                    f"{s['eval_return_mean']:.1f} +- {s['eval_return_std']:.1f} | {per_seed} | "
-                    f"{published(s['preset'], s['env_id'], s['env_steps'])} | "
-                    f"{s['wall_seconds']:.0f} | `{command}` |")
-    return "\n".join(rows) + "\n"
+SUITES = {"mujoco": mujoco_suite}
+
+
+def parse_seeds(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1)) if "," not in text else [
+        int(s) for s in text.split(",")]
+
+
+def state(job: Job, out: Path) -> str:
+    """done, resume (a checkpoint to continue from), restart (started, no checkpoint) or new."""
+    run_dir = job.run_dir(out)
+    summary = run_dir / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text())["env_steps"] >= job.steps:
+        return "done"
+    if any((run_dir / "checkpoints").glob("step-*/checkpoint.json")):
+        return "resume"
+    return "restart" if run_dir.exists() else "new"
+
+
+def command(job: Job, out: Path) -> list[str]:
+    """The command that takes ``job`` one step nearer done from where it stands."""
+    how = state(job, out)
+    if how == "resume":
+        args = ["train", "--resume", str(job.run_dir(out)), "--steps", str(job.steps),
+                "--no-progress"]
+    else:
+        args = job.train_args(out) + (["--overwrite"] if how == "restart" else [])
+    return [sys.executable, "-m", "dpgkit", *args]
+
+
+def run(job: Job, out: Path) -> tuple[Job, int, str]:
+    """Run (or continue) one job; its output goes to ``<run dir>.log``."""
+    how, cmd = state(job, out), command(job, out)
+    log = job.run_dir(out).with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as stream:
+        stream.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {how}: {shlex.join(cmd)}\n")
+        stream.flush()
+        code = subprocess.run(cmd, stdout=stream, stderr=subprocess.STDOUT,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+    return job, code, how
+
+
+# --- results -------------------------------------------------------------------------------
+
+def _eval_curve(run_dir: Path) -> tuple[list[int], list[float]]:
+    import csv
+
+    steps, values = [], []
+    with (run_dir / "metrics.csv").open() as stream:
+        for row in csv.DictReader(stream):
+            if row.get("eval_return_mean"):
+                steps.append(int(float(row["env_steps"])))
+                values.append(float(row["eval_return_mean"]))
+    return steps, values
+
+
+def collect(jobs: list[Job], out: Path) -> list[dict]:
+    """Every started run's curve, final return and timing (finished or not)."""
+    runs = []
+    for job in jobs:
+        run_dir = job.run_dir(out)
+        if not (run_dir / "metrics.csv").is_file():
+            continue
+        steps, values = _eval_curve(run_dir)
+        summary_path = run_dir / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        log = run_dir.with_suffix(".log")
+        runs.append({"label": job.label, "env_id": job.env_id, "seed": job.seed,
+                     "budget": job.steps, "done": state(job, out) == "done",
+                     "steps": steps, "eval_return": values,
+                     "resumed": log.is_file() and " resume: " in log.read_text(),
+                     "wall_seconds": summary.get("wall_seconds"),
+                     "steps_per_second": summary.get("steps_per_second"),
+                     "command": shlex.join(["dpgkit", *job.train_args(Path("OUT"))])})
+    return runs
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def machine() -> str:
+    """The CPU's model name, core count and its widest vector extension, from /proc/cpuinfo."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{platform.machine()}, {os.cpu_count()} cores"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                  if line.startswith("model name")), platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith("flags")), [])
+    isa = next((name for name, flag in (("AMX", "amx_tile"), ("AVX-512 BF16", "avx512_bf16"),
+                                        ("AVX-512", "avx512f"), ("AVX2", "avx2"))
+                if flag in flags), "no AVX2")
+    return f"{model}, {os.cpu_count()} cores, {isa}"
+
+
+def table(runs: list[dict], commit: str) -> str:
+    """The markdown table: a row per (label, env) with the finished seeds' final evaluations."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["label"], r["env_id"]), []).append(r)
+    lines = ["| preset (label) | task | env steps | seeds done | dpgkit final eval, mean +- std "
+             "| per seed | TD3 published at that step (mean +- seed std) | ratio | at or above "
+             "published mean - std | wall s per run | steps/s per run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (label, env_id), group in groups.items():
+        done = [r for r in group if r["done"]]
+        budget = group[0]["budget"]
+        finals = [r["eval_return"][-1] for r in done if r["eval_return"]]
+        pub = published_at(task_name(env_id), budget)
+        mean = float(np.mean(finals)) if finals else None
+        lines.append(
+            f"| {label} | {env_id} | {budget:,} | {len(done)}/{len(group)} started | "
+            + (f"{_fmt(mean)} +- {_fmt(float(np.std(finals)))}" if finals else "-") + " | "
+            + (", ".join(_fmt(v) for v in finals) or "-") + " | "
+            + (f"{_fmt(pub[0])} +- {_fmt(pub[1])}" if pub else "-") + " | "
+            + (f"{mean / pub[0]:.2f}" if pub and finals and pub[0] > 0 else "-") + " | "
+            + (("yes" if mean >= pub[0] - pub[1] else "**no**") if pub and finals else "-") + " | "
+            + (", ".join(f"{r['wall_seconds']:.0f}" for r in done) or "-") + " | "
+            + (", ".join(f"{r['steps_per_second']:.0f}" for r in done) or "-") + " |")
+    lines.append("")
+    lines.append(f"Commit {commit}; machine: {machine()}. Ratio: dpgkit's mean over TD3's published mean. Wall "
+                 "time is training time summed over a run's processes (resumes included).")
+    lines.append("")
+    lines.append("Each row's command (OUT is the benchmark's output folder):")
+    lines.append("")
+    seen = set()
+    for r in runs:
+        key = (r["label"], r["env_id"])
+        if key not in seen:
+            seen.add(key)
+            lines.append(f"- {r['label']} / {r['env_id']}: `"
+                         + r["command"].replace(f"--seed {r['seed']}", "--seed S")
+                         .replace(f"seed{r['seed']}", "seedS") + "`")
+    return "\n".join(lines) + "\n"
+
+
+def figure(runs: list[dict], path: Path) -> None:
+    """A panel per task: each label's mean +- std over seeds, TD3's published curve dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = list(dict.fromkeys(r["env_id"] for r in runs))
+    if not envs:
+        return
+    cols = min(4, len(envs))
+    rows = (len(envs) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), dpi=110,
+                             squeeze=False)
+    for ax, env_id in zip(axes.flat, envs, strict=False):
+        group = [r for r in runs if r["env_id"] == env_id and r["steps"]]
+        budget = max(r["budget"] for r in runs if r["env_id"] == env_id)
+        for label in dict.fromkeys(r["label"] for r in group):
+            curves = [r for r in group if r["label"] == label]
+            end = min(max(r["steps"]) for r in curves)
+            x = np.array([s for s in curves[0]["steps"] if s <= end]) if len(curves) > 1 else \
+                np.array(curves[0]["steps"])
+            ys = np.array([np.interp(x, r["steps"], r["eval_return"]) for r in curves])
+            (line,) = ax.plot(x, ys.mean(0), lw=1.6, label=f"{label} (n={len(curves)})")
+            if len(curves) > 1:
+                ax.fill_between(x, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0),
+                                color=line.get_color(), alpha=0.2)
+        task = task_name(env_id)
+        if task in TD3_CURVES:
+            steps = [s for s in TD3_CURVES[task] if s <= budget]
+            mean = np.array([TD3_CURVES[task][s] for s in steps])
+            std = np.array([TD3_CURVE_STDS[task][s] for s in steps])
+            ax.plot(steps, mean, "k--", lw=1, label="TD3 published (v1, 10 seeds)")
+            ax.fill_between(steps, mean - std, mean + std, color="k", alpha=0.07)
+        ax.set_title(env_id, fontsize=10)
+        ax.set_xlabel("env steps", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+    for ax in list(axes.flat)[len(envs):]:
+        ax.axis("off")
+    fig.suptitle("evaluation return (10 episodes, no noise): mean +- std over seeds", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_results(jobs: list[Job], out: Path) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    runs = collect(jobs, out)
+    text = table(runs, commit)
+    (out / "results.md").write_text(text)
+    (out / "curves.json").write_text(json.dumps({"commit": commit, "runs": runs}) + "\n")
+    figure(runs, out / "results.png")
+    return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", default="td3,our-ddpg")
+    parser.add_argument("--suite", choices=sorted(SUITES), default=None,
+                        help="a named set of runs (else --presets, --envs, --seeds, --steps)")
+    parser.add_argument("--presets", default="td3")
     parser.add_argument("--envs", default="HalfCheetah-v5")
     parser.add_argument("--seeds", default="0-2")
     parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=1, help="runs at a time")
     parser.add_argument("--out", type=Path, default=Path("bench/returns"))
-    parser.add_argument("--table-only", action="store_true", help="only table finished runs")
-    args, extra = parser.parse_known_args()  # anything else goes to dpgkit train
+    parser.add_argument("--only", default=None,
+                        help="run only jobs whose label/env contains this text")
+    parser.add_argument("--table-only", action="store_true", help="only table the runs there")
+    args = parser.parse_args()
+    if args.suite:
+        jobs = SUITES[args.suite]()
+    else:
+        jobs = [Job(p, p, e, s, args.steps) for e in args.envs.split(",")
+                for p in args.presets.split(",") for s in parse_seeds(args.seeds)]
+    args.out.mkdir(parents=True, exist_ok=True)
     if not args.table_only:
-        for env_id in args.envs.split(","):
-            for preset in args.presets.split(","):
-                run_dir = args.out / f"{preset}-{env_id}"
-                command = run_command(preset, env_id, args.seeds, args.steps, run_dir, extra)
-                shown = shlex.join(["dpgkit", *command[3:]])
-                print(f"$ {shown}", flush=True)
-                subprocess.run(command, check=True)
-                (run_dir / "command.txt").write_text(shown + "\n")
-    text = table(args.out)
-    (args.out / "returns.md").write_text(text)
-    print(text)
+        todo = [j for j in jobs if state(j, args.out) != "done"
+                and (args.only is None or args.only in f"{j.label}/{j.env_id}")]
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done; running {len(todo)} with "
+              f"{args.workers} worker(s)", flush=True)
+        with ThreadPoolExecutor(args.workers) as pool:
+            futures = [pool.submit(run, job, args.out) for job in todo]
+            for future in as_completed(futures):
+                job, code, how = future.result()
+                print(f"{time.strftime('%H:%M:%S')} {job.label} {job.env_id} seed {job.seed} "
+                      f"({how}): exit {code}", flush=True)
+                write_results(jobs, args.out)
+    print(write_results(jobs, args.out))
 
 
 if __name__ == "__main__":

@@ -1,20 +1,26 @@
 """Published results to hold dpgkit's against (facts with their sources; no code of theirs).
 
-TD3_CURVES: TD3's mean evaluation return over its 10 published seeds at given env steps, read from
-the authors' saved learning curves (Fujimoto et al. 2018; evaluation every 5,000 steps, 10
-episodes, no noise; MuJoCo v1 tasks).
+TD3_CURVES: TD3's mean evaluation return over its 10 published seeds, every 5,000 env steps from
+0 to 1M, read from the authors' saved learning curves (Fujimoto et al. 2018; evaluation every
+5,000 steps, 10 episodes, no noise; MuJoCo v1 tasks). TD3_CURVE_STDS: the std over those seeds
+at the same points. Both come from ``dpgkit/data/td3_curves.json``, which says how it was read.
 
 TABLE_1: Fujimoto et al. 2018, Table 1: max average return over 10 seeds within 1M steps.
 """
 
+import json
+from pathlib import Path
+
+_CURVES = json.loads((Path(__file__).parent / "data" / "td3_curves.json").read_text())
+CURVE_SOURCE: str = _CURVES["source"]
+STEPS_PER_POINT: int = _CURVES["steps_per_point"]
+
 TD3_CURVES: dict[str, dict[int, float]] = {
-    "HalfCheetah": {50_000: 3352, 100_000: 5514, 200_000: 6833, 300_000: 7697, 500_000: 8445,
-                    1_000_000: 9567},
-    "Hopper": {50_000: 285, 100_000: 660, 200_000: 2441, 300_000: 2410, 500_000: 2933,
-               1_000_000: 3391},
-    "Walker2d": {50_000: 368, 100_000: 770, 200_000: 2421, 300_000: 3336, 500_000: 4196,
-                 1_000_000: 4413},
-}
+    task: {i * STEPS_PER_POINT: value for i, value in enumerate(data["mean"])}
+    for task, data in _CURVES["tasks"].items()}
+TD3_CURVE_STDS: dict[str, dict[int, float]] = {
+    task: {i * STEPS_PER_POINT: value for i, value in enumerate(data["std"])}
+    for task, data in _CURVES["tasks"].items()}
 
 TABLE_1: dict[str, dict[str, float]] = {
     "HalfCheetah": {"ddpg-baselines": 3305.60, "our-ddpg": 8577.29, "td3": 9636.95},
@@ -30,6 +36,21 @@ TABLE_1: dict[str, dict[str, float]] = {
 def task_name(env_id: str) -> str:
     """'HalfCheetah-v5' -> 'HalfCheetah' (the key of the tables above)."""
     return env_id.split("/")[-1].rsplit("-v", 1)[0]
+
+
+def find_task(name: str) -> str | None:
+    """The key of :data:`TD3_CURVES` that ``name`` (a task or env id, any case) stands for."""
+    wanted = task_name(name).lower()
+    return next((task for task in TD3_CURVES if task.lower() == wanted), None)
+
+
+def published_at(task: str, steps: int) -> tuple[float, float] | None:
+    """TD3's published (mean, seed std) at the curve point nearest ``steps``, or None."""
+    if task not in TD3_CURVES:
+        return None
+    point = min(round(steps / STEPS_PER_POINT) * STEPS_PER_POINT,
+                max(TD3_CURVES[task]))
+    return TD3_CURVES[task][point], TD3_CURVE_STDS[task][point]
 
 
 WARMUP_STEPS: dict[str, int] = {"HalfCheetah": 10_000, "Ant": 10_000}
