@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dpgkit import torchops
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import actor_loss, critic_loss, soft_update, td_target
 from dpgkit.fastpath import FastUpdate, supports
@@ -37,7 +38,8 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
 def _optimizer(params: list[nn.Parameter], name: str, lr: float, weight_decay: float
                ) -> torch.optim.Optimizer:
     if name == "adam":  # fused: one kernel for all parameters (same update as the for-loop one)
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay,
+                                fused=torchops.has("fused_adam"))
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 

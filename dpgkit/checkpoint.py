@@ -83,11 +83,17 @@ def load_agent_tensors(agent: DDPGAgent, tensors: dict[str, Tensor], meta: dict[
             if key.startswith(f"optimizer.{name}."):
                 index, slot = key[len(f"optimizer.{name}."):].split(".")
                 slots.setdefault(int(index), {})[slot] = value
+        # the kernel that steps the optimiser (fused, foreach) is this machine's choice, not the
+        # checkpoint's: a run saved where torch has fused Adam resumes where it has not
+        kernels = [{k: g[k] for k in ("fused", "foreach") if k in g}
+                   for g in optimizer.param_groups]
         try:
             optimizer.load_state_dict({"state": slots,
                                        "param_groups": meta["param_groups"][name]})
         except (ValueError, KeyError, TypeError) as error:
             raise CheckpointError(f"the {name} optimizer state does not fit ({error})") from None
+        for group, kernel in zip(optimizer.param_groups, kernels, strict=False):
+            group.update(kernel)
 
 
 # --- writing -----------------------------------------------------------------------------------

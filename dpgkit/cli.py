@@ -11,12 +11,13 @@ import re
 import sys
 import time
 import typing
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from dpgkit.config import PRESETS, DDPGConfig, TD3Config, field_docs, preset_config
-from dpgkit.errors import Diverged, DpgkitError, Interrupted, writable_directory
+from dpgkit.errors import Diverged, DpgkitError, DpgkitWarning, Interrupted, writable_directory
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -343,8 +344,21 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """dpgkit's own warnings as one line each; everyone else's as Python prints them."""
+    if issubclass(category, DpgkitWarning):
+        print(f"dpgkit: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dpgkit`` command; returns the exit status."""
+    warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": _train, "eval": _eval, "plot": _plot, "export": _export}

@@ -38,7 +38,8 @@ class DDPGConfig:
     flush_denormal: bool = _setting(
         True, "Flush subnormal floats to zero on the CPU (torch.set_flush_denormal): Adam's "
         "moments of weights whose gradient stays 0 decay into that range, where x86 arithmetic "
-        "is 10x+ slower. Numbers below 1.2e-38 become 0.")
+        "is 10x+ slower. Numbers below 1.2e-38 become 0. CPU: x86 with SSE3 (every x86-64); "
+        "where the CPU cannot flush, torch ignores it.")
     checkpoint_every: int = _setting(
         10_000, "Write a checkpoint (the whole run, for --resume) every this many env steps; "
         "0: only at the end.")
@@ -81,12 +82,15 @@ class DDPGConfig:
 
     fast_update: bool = _setting(
         True, "Compute the gradient steps by hand (dpgkit/fastpath.py) instead of through "
-        "autograd: the same update to float precision, about 1.4x faster; off with batch_norm.")
+        "autograd: the same update to float precision, about 1.4x faster; off with batch_norm. "
+        "CPU: any (private torch operators it uses fall back to public ones where missing: "
+        "dpgkit/torchops.py).")
     bf16: bool = _setting(
-        False, "Run the hidden-to-hidden matrix products in bfloat16 (several times faster on "
-        "CPUs with AMX or AVX-512 BF16); parameters, Adam, Q and mu stay float32. Fast path "
-        "only; it pays with torch_threads 1 (with 2, float32's products split across the cores "
-        "and bfloat16's do not).")
+        False, "Run the hidden-to-hidden matrix products in bfloat16; parameters, Adam, Q and mu "
+        "stay float32. Fast path only. CPU: pays only with AVX-512 BF16 or AMX (Intel Cooper "
+        "Lake, Sapphire Rapids and later; AMD Zen 4 and later), through oneDNN, and with "
+        "torch_threads 1; any other CPU runs the same bfloat16 arithmetic through torch's own "
+        "kernels, slower than float32 (with a warning), so a bf16 run resumes anywhere.")
 
     # --- replay options ---
     n_step: int = _setting(

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dpgkit import torchops
+
 
 def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float | Tensor
               ) -> Tensor:
@@ -135,7 +137,7 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
                 source_floats.append(s)
             else:
                 t.copy_(s)
-        torch._foreach_lerp_(target_floats, source_floats, tau)
+        torchops.lerp_(target_floats, source_floats, tau)
 
 
 def _tensors(module: nn.Module) -> list[Tensor]:

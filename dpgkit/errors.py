@@ -28,6 +28,11 @@ class Diverged(DpgkitError):
     """A loss, a parameter, an observation or a reward became NaN or infinite (exit status 3)."""
 
 
+class DpgkitWarning(UserWarning):
+    """Something the user should know that does not stop the run (the CLI prints it as one line,
+    ``dpgkit: warning: <message>``)."""
+
+
 class Interrupted(DpgkitError):
     """SIGINT or SIGTERM stopped training after a checkpoint; exit status 128 + ``signum``."""
 

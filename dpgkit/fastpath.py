@@ -29,23 +29,12 @@ import warnings
 import torch
 from torch import Tensor, nn
 
+from dpgkit import torchops
 from dpgkit.equations import actor_loss, critic_loss
+from dpgkit.errors import DpgkitWarning
 from dpgkit.networks import Actor, Critic
 
 NARROW = 8  # x W^T for an output this narrow runs faster as (W x^T)^T in torch's CPU kernels
-_relu_backward_ = torch.ops.aten.threshold_backward.grad_input  # grad * (x > 0), into an out=
-
-
-def _native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (oneDNN's check: AVX-512 BF16 or AMX)."""
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def _linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """relu(x W^T + b): one oneDNN kernel where torch has oneDNN, else addmm then relu."""
-    if torch.backends.mkldnn.is_available():
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "relu", [], "")
-    return torch.addmm(bias, x, weight.t()).relu_()
 
 
 def _linears(*modules: nn.Module) -> list[nn.Linear]:
@@ -86,11 +75,12 @@ class MLP:
     so these views stay current.
 
     With ``bf16``, the hidden-to-hidden layers (neither the first nor the last: the large
-    products) run in bfloat16, which CPUs with AMX or AVX-512 BF16 multiply several times faster:
-    each forward takes a bfloat16 copy of their weights and of their input, and the backward
-    works from those copies. Parameters, gradients and Adam stay float32 (a gradient is rounded
-    to bfloat16 precision, about 3 significant digits, before it is stored); the first and last
-    layers, and so Q and mu, stay float32.
+    products) run in bfloat16, which CPUs with AMX or AVX-512 BF16 multiply several times faster
+    (through oneDNN; other CPUs run the same bfloat16 products through torch's own kernels,
+    slower: :func:`dpgkit.torchops.linear_relu`): each forward takes a bfloat16 copy of their
+    weights and of their input, and the backward works from those copies. Parameters, gradients
+    and Adam stay float32 (a gradient is rounded to bfloat16 precision, about 3 significant
+    digits, before it is stored); the first and last layers, and so Q and mu, stay float32.
     """
 
     def __init__(self, network: Actor | Critic, action_dim: int, bf16: bool = False) -> None:
@@ -131,8 +121,8 @@ class MLP:
             if i == self.action_at:
                 x = torch.cat((x, action.to(x.dtype)), 1)
             inputs.append(x)
-            if kind == "bf16":  # relu(x W^T + b) in one oneDNN kernel (never the last layer)
-                x = _linear_relu(x, weight, bias)
+            if kind == "bf16":  # relu(x W^T + b), one oneDNN kernel where the CPU has one
+                x = torchops.linear_relu(x, weight, bias)
                 continue
             x = (torch.addmm(bias, weight, x.t()).t() if kind == "narrow"
                  else torch.addmm(bias, x, weight))
@@ -164,24 +154,25 @@ class MLP:
                 return None
             # d_in = d W, then through the ReLU that made this layer's input: zero where x <= 0
             grad = torch.mm(grad, weight)
-            _relu_backward_(grad, x, 0.0, grad_input=grad)
+            torchops.relu_backward_(grad, x)
         return None
 
 
 class FlatAdam:
     """Steps a fused ``torch.optim.Adam`` whose parameters are one contiguous run of a flat
     tensor (see :func:`flatten`) as one tensor: one ``torch._fused_adam_`` kernel instead of one
-    per parameter, and none of ``Optimizer.step``'s per-call Python. The optimiser's own state
-    (per parameter, as torch keeps it and checkpoints save it) is made of views of flat moments
-    and step counts, so both ways of stepping read and write the same numbers. Any other
-    optimiser (SGD, or an Adam this cannot step) is stepped with its own ``step()``."""
+    per parameter (where this torch has it: :mod:`dpgkit.torchops`), and none of
+    ``Optimizer.step``'s per-call Python. The optimiser's own state (per parameter, as torch
+    keeps it and checkpoints save it) is made of views of flat moments and step counts, so both
+    ways of stepping read and write the same numbers. Any other optimiser (SGD, or an Adam this
+    cannot step) is stepped with its own ``step()``."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, flat: Tensor, grads: Tensor) -> None:
         self.optimizer = optimizer
         group = optimizer.param_groups[0]
         self.params: list[Tensor] = group["params"]
         span = self._span(flat)
-        self.fused = span is not None and (
+        self.fused = span is not None and torchops.has("fused_adam") and (
             isinstance(optimizer, torch.optim.Adam) and group["fused"]
             and len(optimizer.param_groups) == 1
             and not any(group[flag] for flag in ("amsgrad", "maximize", "capturable",
@@ -223,8 +214,7 @@ class FlatAdam:
     def step(self) -> None:
         """One optimizer step on the gradients in the parameters' ``.grad``."""
         optimizer = self.optimizer
-        if (not self.fused or optimizer._optimizer_step_pre_hooks
-                or optimizer._optimizer_step_post_hooks):
+        if not self.fused or torchops.has_step_hooks(optimizer):
             optimizer.step()
             return
         if not self.state or optimizer.state.get(self.params[0]) is not self.state[0]:
@@ -232,10 +222,9 @@ class FlatAdam:
         group = optimizer.param_groups[0]
         beta1, beta2 = group["betas"]
         self.steps.add_(1)
-        torch._fused_adam_([self.param], [self.grad], [self.exp_avg], [self.exp_avg_sq], [],
-                           [self.steps[0]], amsgrad=False, lr=group["lr"], beta1=beta1,
-                           beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                           maximize=False)
+        torchops.fused_adam_(self.param, self.grad, self.exp_avg, self.exp_avg_sq,
+                             self.steps[0], lr=group["lr"], beta1=beta1, beta2=beta2,
+                             weight_decay=group["weight_decay"], eps=group["eps"])
 
 
 class FastUpdate:
@@ -254,10 +243,11 @@ class FastUpdate:
                  critic_targets: list[Critic], action_dim: int, bf16: bool = False) -> None:
         self.online, self.grads = flatten([actor, *critics], gradients=True)
         self.targets, _ = flatten([actor_target, *critic_targets], gradients=False)
-        if bf16 and not _native_bf16():
-            warnings.warn("bf16: this CPU has no native bfloat16 matrix units (AMX or AVX-512 "
-                          "BF16), so bf16 will be slower than float32 here; leave it off",
-                          stacklevel=3)
+        if bf16 and not torchops.native_bf16():
+            warnings.warn("bf16: this CPU has no native bfloat16 products (AVX-512 BF16 or "
+                          "AMX), so they run through torch's slower kernels: the same bfloat16 "
+                          "arithmetic, slower than float32 here; for speed, leave bf16 off",
+                          DpgkitWarning, stacklevel=3)
         self.actor = MLP(actor, action_dim, bf16)
         self.critics = [MLP(critic, action_dim, bf16) for critic in critics]
         self.actor_target = MLP(actor_target, action_dim, bf16)
@@ -300,7 +290,7 @@ class FastUpdate:
             grad_q = torch.full_like(q, -1.0 / q.shape[0])
             grad_action = critic.backward(critic_inputs, grad_q, weights=False)
             # dL/dz = dL/da (1 - a^2), the derivative of a = tanh(z)
-            self.actor.backward(actor_inputs, torch.ops.aten.tanh_backward(grad_action, action))
+            self.actor.backward(actor_inputs, torchops.tanh_backward(grad_action, action))
             self.optimizer_step(optimizer)
         return actor_loss(q.squeeze(1))
 

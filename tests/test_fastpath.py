@@ -1,9 +1,12 @@
 """The hand-written gradient steps (dpgkit/fastpath.py) against the autograd reference path: the
 same parameters, losses and TD errors, update after update, for every network layout."""
 
+import contextlib
+
 import pytest
 import torch
 
+from dpgkit import torchops
 from dpgkit.config import preset_config
 from dpgkit.replay import Batch
 from dpgkit.td3 import make_agent
@@ -129,8 +132,20 @@ def test_parameters_gradients_and_adam_state_are_views_of_one_flat_tensor():
         torch.testing.assert_close(target, tau * source + (1 - tau) * old)
 
 
+def bf16_products(kind: str) -> contextlib.AbstractContextManager:
+    """Run bfloat16 products through oneDNN's native kernels ("native": skipped on a CPU without
+    them) or through torch's own, which every CPU has ("portable": what such a CPU runs)."""
+    if kind == "portable":
+        return torchops.disabled("linear_relu_bf16")
+    if not torchops.native_bf16():
+        pytest.skip("this CPU has no native bfloat16 products (oneDNN needs AVX-512 BF16 or "
+                    "AMX); the portable path is tested instead")
+    return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("kind", ["native", "portable"])
 @pytest.mark.parametrize("preset", ["ddpg", "td3"])
-def test_bf16_gradients_follow_the_float32_gradients(preset):
+def test_bf16_gradients_follow_the_float32_gradients(preset, kind):
     """bf16 rounds the hidden products' operands to 8 significant bits (relative error 2^-9):
     the gradients it stores must be the float32 ones to a few times that, as a relative error of
     the whole tensor (about 1% for the critic, 3% for the actor, whose gradient has come back
@@ -139,9 +154,15 @@ def test_bf16_gradients_follow_the_float32_gradients(preset):
                     actor_lr=1e-6, critic_lr=1e-6)
     if preset == "td3":
         settings["policy_delay"] = 1
-    agents = [make_agent(OBS_DIM, ACTION_DIM, preset_config(preset, **settings, bf16=bf16))
-              for bf16 in (False, True)]
+    with bf16_products(kind), pytest.warns() if kind == "portable" else contextlib.nullcontext():
+        agents = [make_agent(OBS_DIM, ACTION_DIM, preset_config(preset, **settings, bf16=bf16))
+                  for bf16 in (False, True)]
     batch = batches(1, True)[0]
+    with bf16_products(kind):
+        check_bf16_steps(agents, batch, preset)
+
+
+def check_bf16_steps(agents: list, batch: Batch, preset: str) -> None:
     for step in ("update_critic", "update_actor"):
         infos = [getattr(agent, step)(batch) for agent in agents]
         for key in infos[0]:
@@ -154,7 +175,14 @@ def test_bf16_gradients_follow_the_float32_gradients(preset):
                 assert (rounded.grad - exact.grad).norm() < 5e-2 * exact.grad.norm()
 
 
-def test_bf16_runs_only_the_hidden_to_hidden_products_in_bfloat16():
+@pytest.mark.parametrize("kind", ["native", "portable"])
+@pytest.mark.filterwarnings("ignore:bf16")
+def test_bf16_runs_only_the_hidden_to_hidden_products_in_bfloat16(kind):
+    with bf16_products(kind):
+        check_bf16_dtypes()
+
+
+def check_bf16_dtypes() -> None:
     agent = make_agent(OBS_DIM, ACTION_DIM, preset_config(
         "ddpg", actor_hidden=(16, 12, 8), critic_hidden=(16, 12), bf16=True))
     obs = torch.randn(B, OBS_DIM)
@@ -171,7 +199,7 @@ def test_bf16_runs_only_the_hidden_to_hidden_products_in_bfloat16():
     assert all(p.grad.dtype == torch.float32 for p in agent.actor.parameters())
 
 
-def test_bf16_on_a_cpu_without_bfloat16_units_warns(monkeypatch):
-    monkeypatch.setattr("dpgkit.fastpath._native_bf16", lambda: False)
-    with pytest.warns(UserWarning, match="no native bfloat16"):
+def test_bf16_on_a_cpu_without_bfloat16_units_warns():
+    with torchops.disabled("linear_relu_bf16"), pytest.warns(UserWarning,
+                                                             match="no native bfloat16"):
         make_agent(OBS_DIM, ACTION_DIM, preset_config("ddpg", actor_hidden=(8, 8), bf16=True))
