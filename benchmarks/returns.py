@@ -195,8 +195,9 @@ def table(runs: list[dict], commit: str) -> str:
             + (", ".join(f"{r['wall_seconds']:.0f}" for r in done) or "-") + " | "
             + (", ".join(f"{r['steps_per_second']:.0f}" for r in done) or "-") + " |")
     lines.append("")
-    lines.append(f"Commit {commit}; machine: {machine()}. Ratio: dpgkit's mean over TD3's published mean. Wall "
-                 "time is training time summed over a run's processes (resumes included).")
+    lines.append(f"Commit {commit}; machine: {machine()}. Ratio: dpgkit's mean over TD3's "
+                 "published mean. Wall time is training time summed over a run's processes "
+                 "(resumes included).")
     lines.append("")
     lines.append("Each row's command (OUT is the benchmark's output folder):")
     lines.append("")
