@@ -16,6 +16,7 @@ every run and at the end it writes ``OUT/results.md`` (the table, with each row'
 """
 
 import argparse
+import fcntl
 import json
 import os
 import platform
@@ -103,11 +104,16 @@ def command(job: Job, out: Path) -> list[str]:
 
 
 def run(job: Job, out: Path) -> tuple[Job, int, str]:
-    """Run (or continue) one job; its output goes to ``<run dir>.log``."""
-    how, cmd = state(job, out), command(job, out)
+    """Run (or continue) one job; its output goes to ``<run dir>.log``, which stays locked while
+    it runs, so a second benchmark on the same folder skips it instead of running it twice."""
     log = job.run_dir(out).with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return job, 0, "running elsewhere"
+        how, cmd = state(job, out), command(job, out)
         stream.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {how}: {shlex.join(cmd)}\n")
         stream.flush()
         code = subprocess.run(cmd, stdout=stream, stderr=subprocess.STDOUT,

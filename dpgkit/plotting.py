@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 
 from dpgkit.errors import DpgkitError, writable_file  # noqa: E402
 from dpgkit.metrics import read_metrics  # noqa: E402
-from dpgkit.reference import TD3_CURVES  # noqa: E402
+from dpgkit.reference import TD3_CURVE_STDS, TD3_CURVES, find_task  # noqa: E402
 
 
 def plot_curve(metrics_csv: Path, out: Path, title: str) -> None:
@@ -64,6 +64,22 @@ def _seed_dirs(run_dir: Path) -> list[Path]:
     raise DpgkitError(f"{run_dir} is not a run directory (no metrics.csv, no seed*/ runs)")
 
 
+def _draw_reference(ax: plt.Axes, reference: str, max_steps: float) -> None:
+    """TD3's published curve for task ``reference`` (any case; an env id works too): its mean
+    and +- one seed std, every 5,000 steps up to the first point at or past the runs' end."""
+    task = find_task(reference)
+    if task is None:
+        raise DpgkitError(f"no published curve for {reference!r}: one of "
+                          f"{', '.join(TD3_CURVES)}")
+    end = min((s for s in TD3_CURVES[task] if s >= max_steps), default=max(TD3_CURVES[task]))
+    steps = [s for s in TD3_CURVES[task] if s <= end]
+    mean = np.array([TD3_CURVES[task][s] for s in steps])
+    std = np.array([TD3_CURVE_STDS[task][s] for s in steps])
+    ax.plot(steps, mean, "k--", marker="s", ms=2.5, lw=1,
+            label=f"TD3, Fujimoto et al. 2018 ({task}-v1), mean +- std over 10 seeds")
+    ax.fill_between(steps, mean - std, mean + std, color="k", alpha=0.08)
+
+
 def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
               reference: str | None = None) -> list[Path]:
     """``metric`` against env steps: a line per run, or mean and +-std band per multi-seed
@@ -79,18 +95,12 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
         ys = np.array([np.interp(x, cx, cy) for cx, cy in curves])
         max_steps = max(max_steps, float(x.max()))
         label = f"{run_dir.name} ({len(curves)} seed{'s' if len(curves) > 1 else ''})"
-        (line,) = ax.plot(x, ys.mean(0), lw=2, label=label)
+        (line,) = ax.plot(x, ys.mean(0), lw=2, marker="o", ms=3, label=label)
         if len(curves) > 1:
             ax.fill_between(x, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0),
                             color=line.get_color(), alpha=0.2)
     if reference is not None:
-        if reference not in TD3_CURVES:
-            raise DpgkitError(f"no published curve for {reference!r}: one of "
-                              f"{', '.join(TD3_CURVES)}")
-        points = sorted((s, v) for s, v in TD3_CURVES[reference].items() if s <= max_steps * 1.05)
-        steps, values = zip(*points, strict=True) if points else ((), ())
-        ax.plot(steps, values, "k--", marker="s", ms=4, lw=1,
-                label=f"TD3, Fujimoto et al. 2018 ({reference}-v1, 10 seeds)")
+        _draw_reference(ax, reference, max_steps)
     ax.set_xlabel("environment steps")
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title(f"{metric.replace('_', ' ')} against environment steps")

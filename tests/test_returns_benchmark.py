@@ -1,0 +1,74 @@
+"""The returns benchmark's bookkeeping (benchmarks/returns.py): which command takes each run one
+step nearer done (start, restart, resume or nothing), and the table and figure it writes from
+run directories. It trains nothing here: run directories are written by hand."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+RETURNS = Path(__file__).resolve().parents[1] / "benchmarks" / "returns.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("returns_bench", RETURNS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_run(run_dir: Path, evals: list[tuple[int, float]], finished_at: int | None = None,
+             checkpoint: bool = False) -> None:
+    """A run directory as dpgkit leaves it: metrics.csv, and a summary or a checkpoint."""
+    run_dir.mkdir(parents=True)
+    rows = ["env_steps,updates,eval_return_mean,eval_return_std"]
+    rows += [f"{step},{step},{value},1.0" for step, value in evals]
+    (run_dir / "metrics.csv").write_text("\n".join(rows) + "\n")
+    if finished_at is not None:
+        (run_dir / "summary.json").write_text(json.dumps(
+            {"env_steps": finished_at, "wall_seconds": 100.0, "steps_per_second": 50.0}))
+    if checkpoint:
+        step = run_dir / "checkpoints" / "step-000000005000"
+        step.mkdir(parents=True)
+        (step / "checkpoint.json").write_text("{}")
+
+
+def test_each_run_gets_the_command_that_continues_it(bench, tmp_path):
+    jobs = [bench.Job("td3", "td3", "Hopper-v5", seed, 10_000) for seed in range(4)]
+    fake_run(jobs[0].run_dir(tmp_path), [(5000, 1.0), (10_000, 2.0)], finished_at=10_000)
+    fake_run(jobs[1].run_dir(tmp_path), [(5000, 1.0)], checkpoint=True)
+    jobs[2].run_dir(tmp_path).mkdir(parents=True)  # killed before its first checkpoint
+    assert [bench.state(j, tmp_path) for j in jobs] == ["done", "resume", "restart", "new"]
+    resume = bench.command(jobs[1], tmp_path)
+    assert resume[-6:] == ["train", "--resume", str(jobs[1].run_dir(tmp_path)), "--steps",
+                           "10000", "--no-progress"]
+    assert "--overwrite" in bench.command(jobs[2], tmp_path)
+    start = bench.command(jobs[3], tmp_path)
+    assert "--overwrite" not in start and start[start.index("--warmup_steps") + 1] == "1000"
+    assert bench.Job("td3", "td3", "Ant-v5", 0, 1).train_args(tmp_path)[10] == "10000"
+
+
+def test_a_longer_budget_reopens_a_finished_run(bench, tmp_path):
+    job = bench.Job("td3", "td3", "Hopper-v5", 0, 20_000)
+    fake_run(job.run_dir(tmp_path), [(10_000, 2.0)], finished_at=10_000, checkpoint=True)
+    assert bench.state(job, tmp_path) == "resume"
+
+
+def test_the_table_holds_each_row_beside_the_published_curve(bench, tmp_path):
+    jobs = [bench.Job("td3", "td3", "HalfCheetah-v5", seed, 300_000) for seed in range(3)]
+    for seed, final in enumerate((7000.0, 8000.0)):
+        fake_run(jobs[seed].run_dir(tmp_path), [(150_000, 3000.0), (300_000, final)],
+                 finished_at=300_000)
+    fake_run(jobs[2].run_dir(tmp_path), [(150_000, 100.0)], checkpoint=True)  # unfinished
+    text = bench.write_results(jobs, tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| td3 | HalfCheetah-v5"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[3] == "2/3 started"
+    assert cells[4] == "7500 +- 500" and cells[5] == "7000, 8000"
+    assert cells[6] == "7697 +- 727"  # sfujim/TD3's curve at 300k: mean +- seed std
+    assert cells[7] == "0.97" and cells[8] == "yes"
+    assert (tmp_path / "results.png").stat().st_size > 0
+    curves = json.loads((tmp_path / "curves.json").read_text())["runs"]
+    assert [len(r["steps"]) for r in curves] == [2, 2, 1]
