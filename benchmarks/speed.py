@@ -6,9 +6,17 @@ against this machine's matmul rate, and the replay buffer's memory. One run, one
         --envs Pendulum-v1 --out /tmp/speed.md                             # a quick smoke test
 
 SB3 is not a dependency of dpgkit: ``benchmarks/setup.sh`` installs it, torch and dpgkit into the
-benchmark's own venv, ``benchmarks/.venv-bench``. Run it on an otherwise idle machine.
+benchmark's own venv, ``benchmarks/.venv-bench``. Run it on an otherwise idle machine: each timed
+run records the share of its cores it had (CPU seconds over wall seconds over threads) and the
+1-minute load average at its start and end, and the tables mark a time or ratio made with a run
+that had less than ``CLEAN_CPU_SHARE`` of its cores as shared instead of clean.
 
-Three sections, each printed as a markdown table and written to ``--out`` (bench/speed.md):
+Three sections, each printed as a markdown table. ``--out`` (bench/speed.md) is rewritten after
+every section with the header and the sections finished so far, so a benchmark stopped midway
+keeps what it measured. The bf16 variants are timed only where oneDNN multiplies bfloat16
+natively (:func:`dpgkit.torchops.native_bf16`); elsewhere the table says they were skipped and
+why. A measurement that fails is a row that says so, with its error's last line, and the others
+still run.
 
 1. **Learning speed**: env steps per second with one update per env step, after warm-up, for
    dpgkit (``Trainer.step()``) and SB3 (``model.learn``) with the same env, network sizes, batch
@@ -22,17 +30,19 @@ Three sections, each printed as a markdown table and written to ``--out`` (bench
    from the layer shapes (:func:`ddpg_update_gemms`); the fp32 rate this machine reaches on
    exactly those matmuls, measured in the same process and thread count; and the fraction of it
    the update reaches.
-3. **Replay memory**: measured RSS/tracemalloc growth of a ReplayBuffer holding 1M HalfCheetah
-   transitions against the raw bytes of its fields.
+3. **Replay memory**: measured RSS growth of a ReplayBuffer holding 1M HalfCheetah transitions
+   against the raw bytes of its fields, and tracemalloc of what ``add`` allocates besides them.
 
 Every measurement runs in a fresh subprocess (``speed.py --one SPEC``) so thread settings,
 allocator state and warm caches do not leak between them; the child prints one JSON line.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import importlib.metadata
+import itertools
 import json
 import os
 import platform
@@ -42,7 +52,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +61,20 @@ import numpy as np
 
 HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM = 17, 6
 NEVER = 10**12  # eval_every / total_env_steps that no benchmark reaches
+# A timed run whose process had less than this share of the cores it ran with (CPU seconds of
+# all its threads over wall seconds over its thread count; 1.0: they were its own) shared them
+# with other work, so a time or ratio made with it is marked "shared" instead of clean. 0.9
+# leaves room for the short serial stretches of a multi-thread run in which a thread waits
+# without spinning (torch's OpenMP threads spin between close parallel regions: busy).
+CLEAN_CPU_SHARE = 0.9
+# transitions of the buffer whose fill section 3 traces: two episode ends, so its ring wraps
+TRACED_CAPACITY = 2_000
+CPU_NOTE = (f"cpu share: the timed part's CPU seconds (all the process's threads) over its wall "
+            f"seconds over its threads (1.0: it had its cores to itself); a ratio made with a "
+            f"run under {CLEAN_CPU_SHARE} is marked 'shared: cpu' with the lowest share, not "
+            f"clean. 1-min load: the load average at the run's start and end.")
+BF16_SKIPPED = ("`bf16` skipped: no native bfloat16: needs AVX-512 BF16 or AMX; dpgkit's bf16 "
+                "runs here through a slower path")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +135,8 @@ def header() -> str:
 # ---------------------------------------------------------------------------------------------
 
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run ``speed.py --one SPEC`` in a fresh interpreter and return the JSON line it prints.
+    """Run ``speed.py --one SPEC`` in a fresh interpreter and return the JSON line it prints, or,
+    where the child fails, ``{"failed": the last line of its error}`` (its stderr is logged).
 
     The thread count is also given to OpenMP/BLAS through the environment, so numpy and torch
     both see it from the start.
@@ -122,10 +147,56 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"measurement {spec} failed (exit {done.returncode}):\n"
-                           f"{done.stderr[-3000:]}")
-    return json.loads(lines[-1])
+    if done.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    log(f"measurement {spec} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    errors = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return {"failed": errors[-1] if errors else f"exit {done.returncode} without a result"}
+
+
+@contextlib.contextmanager
+def stopwatch(threads: int) -> Iterator[dict[str, float]]:
+    """Time the block: the dict it yields gets, at the block's end, ``seconds`` (wall),
+    ``cpu_share`` (this process's CPU seconds over wall seconds over ``threads``: 1.0 = it had
+    its cores to itself) and the 1-minute load average at the start and end, ``load_start`` and
+    ``load_end``."""
+    record = {"load_start": os.getloadavg()[0]}
+    cpu, wall = time.process_time(), time.perf_counter()
+    yield record
+    seconds = time.perf_counter() - wall
+    record.update(seconds=seconds, cpu_share=(time.process_time() - cpu) / seconds / threads,
+                  load_end=os.getloadavg()[0])
+
+
+def shared_mark(records: list[dict[str, Any]]) -> str:
+    """' (shared: cpu 0.62)' (the lowest share) where a run of ``records`` had less than
+    ``CLEAN_CPU_SHARE`` of its cores, else ''."""
+    low = min(r["cpu_share"] for r in records)
+    return f" (shared: cpu {low:.2f})" if low < CLEAN_CPU_SHARE else ""
+
+
+def load_cell(record: dict[str, Any]) -> str:
+    """A run's 1-minute load average at its start and end, 'start→end'."""
+    return f"{record['load_start']:.2f}→{record['load_end']:.2f}"
+
+
+def failed_cell(record: dict[str, Any]) -> str:
+    """'failed: ERROR' for a failed measurement, fit for a table cell."""
+    return f"failed: {record['failed'][:200]}".replace("|", "\\|")
+
+
+def failed_row(cells: list[str], record: dict[str, Any], columns: int) -> str:
+    """A table row of ``columns`` for a failed measurement: ``cells``, its error, blanks."""
+    cells = [*cells, failed_cell(record)]
+    return "| " + " | ".join(cells + [""] * (columns - len(cells))) + " |"
+
+
+def bf16_skip_reason() -> str:
+    """Why the bf16 variants are not timed here, or '' where they are: they need oneDNN's native
+    bfloat16 kernels (:func:`dpgkit.torchops.native_bf16`)."""
+    from dpgkit.torchops import native_bf16
+
+    return "" if native_bf16() else BF16_SKIPPED
 
 
 def child_main(spec: dict[str, Any]) -> None:
@@ -186,17 +257,16 @@ def measure_dpgkit_learning(spec: dict[str, Any]) -> dict[str, Any]:
         for _ in range(spec["warmup"] + spec["burn_in"]):
             trainer.step()
         steps0, updates0 = trainer.env_steps, trainer.agent.updates
-        start = time.perf_counter()
-        for _ in range(spec["steps"]):
-            trainer.step()
-        seconds = time.perf_counter() - start
+        with stopwatch(spec["threads"]) as clock:
+            for _ in range(spec["steps"]):
+                trainer.step()
         steps, updates = trainer.env_steps - steps0, trainer.agent.updates - updates0
         trainer.writer.close()
         trainer.envs.close()
         trainer.eval_env.close()
     check_counts("dpgkit", spec, steps, updates)
-    return {"steps": steps, "updates": updates, "seconds": seconds,
-            "steps_per_s": steps / seconds, "torch_threads": torch.get_num_threads()}
+    return {"steps": steps, "updates": updates, "steps_per_s": steps / clock["seconds"],
+            "torch_threads": torch.get_num_threads(), **clock}
 
 
 def measure_sb3_learning(spec: dict[str, Any]) -> dict[str, Any]:
@@ -232,13 +302,12 @@ def measure_sb3_learning(spec: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"SB3 made {model._n_updates} updates in warm-up + burn-in, "
                            f"expected {spec['burn_in']}")
     steps0, updates0 = model.num_timesteps, model._n_updates
-    start = time.perf_counter()
-    model.learn(spec["steps"], reset_num_timesteps=False)
-    seconds = time.perf_counter() - start
+    with stopwatch(spec["threads"]) as clock:
+        model.learn(spec["steps"], reset_num_timesteps=False)
     steps, updates = model.num_timesteps - steps0, model._n_updates - updates0
     check_counts("SB3", spec, steps, updates)
-    return {"steps": steps, "updates": updates, "seconds": seconds,
-            "steps_per_s": steps / seconds, "torch_threads": torch.get_num_threads()}
+    return {"steps": steps, "updates": updates, "steps_per_s": steps / clock["seconds"],
+            "torch_threads": torch.get_num_threads(), **clock}
 
 
 def check_counts(name: str, spec: dict[str, Any], steps: int, updates: int) -> None:
@@ -248,37 +317,90 @@ def check_counts(name: str, spec: dict[str, Any], steps: int, updates: int) -> N
                            f"{spec['steps']} of each")
 
 
+LEARNING_RUNS = {"dpgkit": {"kind": "dpgkit"}, "SB3": {"kind": "sb3"},
+                 "bf16": {"kind": "dpgkit", "bf16": True}}  # name -> what its spec adds
+
+
+def learning_runs(settings: dict[str, Any], names: list[str], repeats: int
+                  ) -> dict[str, list[dict[str, Any]]]:
+    """The records of ``repeats`` rounds of the runs ``names`` (keys of ``LEARNING_RUNS``) in
+    turn, so that drift on a shared machine hits each; a run that fails is not run again."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name, records in runs.items():
+            if records and "failed" in records[-1]:
+                continue
+            record = run_child({**settings, **LEARNING_RUNS[name]})
+            records.append(record)
+            outcome = failed_cell(record) if "failed" in record else (
+                f"{record['steps_per_s']:.1f} steps/s (torch threads {record['torch_threads']}, "
+                f"cpu {record['cpu_share']:.2f}, load {load_cell(record)})")
+            log(f"{settings['env_id']} {settings['algo']} threads={settings['threads']} repeat "
+                f"{repeat + 1} {name}: {outcome}")
+    return runs
+
+
+def rates_cell(records: list[dict[str, Any]]) -> str:
+    """Steps/s of each run, or how it failed."""
+    return ", ".join(failed_cell(r) if "failed" in r else f"{r['steps_per_s']:.1f}"
+                     for r in records)
+
+
+def median_cell(records: list[dict[str, Any]]) -> str:
+    """Median steps/s of the runs; '-' where one failed."""
+    if any("failed" in r for r in records):
+        return "-"
+    return f"{statistics.median(r['steps_per_s'] for r in records):.1f}"
+
+
+def ratio_cell(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
+    """Median of the per-pair steps/s ratios, marked where a run of the pairs shared its cores;
+    '-' where one failed."""
+    if any("failed" in r for r in ours + theirs):
+        return "-"
+    ratio = statistics.median(o["steps_per_s"] / t["steps_per_s"]
+                              for o, t in zip(ours, theirs, strict=True))
+    return f"{ratio:.2f}{shared_mark(ours + theirs)}"
+
+
+def rounds_cell(runs: dict[str, list[dict[str, Any]]], cell: Callable[[dict[str, Any]], str]
+                ) -> str:
+    """``cell`` of each run: a round's runs joined by '/', the rounds by ', ' ('-': failed or not
+    run)."""
+    rounds = itertools.zip_longest(*runs.values())
+    return ", ".join("/".join("-" if r is None or "failed" in r else cell(r) for r in one)
+                     for one in rounds)
+
+
+def learning_row(settings: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> str:
+    """One row of section 1's table: a setting's runs, their medians, ratios, CPU shares and
+    loads."""
+    ours, theirs = runs["dpgkit"], runs["SB3"]
+    cells = [settings["env_id"], settings["algo"], settings["threads"], settings["gamma"],
+             rates_cell(ours), rates_cell(theirs), median_cell(ours), median_cell(theirs),
+             ratio_cell(ours, theirs)]
+    if "bf16" in runs:
+        cells += [rates_cell(runs["bf16"]), ratio_cell(runs["bf16"], theirs)]
+    cells += [rounds_cell(runs, lambda r: f"{r['cpu_share']:.2f}"), rounds_cell(runs, load_cell)]
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
 def learning_section(args: argparse.Namespace) -> str:
     """Section 1: alternate dpgkit and SB3 runs per (env, algo, threads); table the results."""
-    bf16_head = " dpgkit `bf16` steps/s (each repeat) | `bf16`/SB3 (median) |" if args.bf16 else ""
-    rows = ["| env | algo | threads | gamma | dpgkit steps/s (each repeat) | "
-            "SB3 steps/s (each repeat) | dpgkit median | SB3 median | dpgkit/SB3 (median) |"
-            + bf16_head, "|---|---|---|---|---|---|---|---|---|" + "---|---|" * args.bf16]
+    skipped = bf16_skip_reason() if args.bf16 else ""
+    names = ["dpgkit", "SB3"] + ["bf16"] * (args.bf16 and not skipped)
+    bf16_head = " dpgkit `bf16` steps/s (each repeat) | `bf16`/SB3 (median) |" * ("bf16" in names)
+    runs_head = "/".join(names)
+    head = ("| env | algo | threads | gamma | dpgkit steps/s (each repeat) | SB3 steps/s (each "
+            "repeat) | dpgkit median | SB3 median | dpgkit/SB3 (median) |" + bf16_head
+            + f" cpu share, {runs_head} (each repeat) | 1-min load at start→end, {runs_head} "
+            "(each repeat) |")
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for env_id in args.envs:
         for algo in args.algos:
             for threads in args.threads:
                 settings = shared_settings(args, algo, env_id, threads)
-                ours, theirs, low = [], [], []
-                runs = [("dpgkit", ours, {}), ("sb3", theirs, {})]
-                if args.bf16:
-                    runs.append(("dpgkit", low, {"bf16": True}))
-                for repeat in range(args.repeats):
-                    for kind, results, extra in runs:
-                        result = run_child({"kind": kind, **settings, **extra})
-                        results.append(result["steps_per_s"])
-                        log(f"{env_id} {algo} threads={threads} repeat {repeat + 1} {kind}"
-                            f"{' bf16' * bool(extra)}: {result['steps_per_s']:.1f} steps/s "
-                            f"(torch threads {result['torch_threads']})")
-                ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
-                row = (f"| {env_id} | {algo} | {threads} | {settings['gamma']} | "
-                       f"{', '.join(f'{v:.1f}' for v in ours)} | "
-                       f"{', '.join(f'{v:.1f}' for v in theirs)} | "
-                       f"{statistics.median(ours):.1f} | {statistics.median(theirs):.1f} | "
-                       f"{ratio:.2f} |")
-                if args.bf16:
-                    low_ratio = statistics.median(o / t for o, t in zip(low, theirs, strict=True))
-                    row += f" {', '.join(f'{v:.1f}' for v in low)} | {low_ratio:.2f} |"
-                rows.append(row)
+                rows.append(learning_row(settings, learning_runs(settings, names, args.repeats)))
     from dpgkit.config import preset_config
 
     td3 = preset_config("td3")
@@ -294,8 +416,8 @@ def learning_section(args: argparse.Namespace) -> str:
              f"({args.repeats} pairs); the ratio is the median of the per-pair ratios."
              + (" With `--bf16`, each pair also runs dpgkit with `bf16=True` (opt-in: the "
                 "hidden-to-hidden products in bfloat16; SB3 has no such mode)." if args.bf16
-                else "") + "\n\n")
-    return intro + "\n".join(rows) + "\n"
+                else "") + " " + CPU_NOTE + "\n\n")
+    return intro + "\n".join(rows) + "\n" + (f"\n{skipped}.\n" if skipped else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,8 +618,8 @@ def fill(replay: Any, chunk: tuple[np.ndarray, ...]) -> Any:
     added = 0
     while added < replay.capacity:
         n = min(len(chunk[2]), replay.capacity - added)
-        for i in range(n):  # one env: its transitions are added one at a time, as in training
-            replay.add(*(field[i] for field in chunk))
+        for transition in zip(*(field[:n] for field in chunk), strict=True):
+            replay.add(*transition)  # one env: one transition at a time, as in training
         added += n
     return replay
 
@@ -507,6 +629,7 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     time of sampling alone, and the matmul rate of the update's products, in one process.
 
     With and without sampling are timed in interleaved rounds (median taken) so drift hits both.
+    The process's share of its cores and the load (:func:`stopwatch`) cover all the timing.
     """
     import torch
 
@@ -542,22 +665,24 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     tiny_batch = replay.sample(8, rng)
 
     n = spec["updates"]
-    timed(lambda: agent.update(replay.sample(batch, rng)), 50)  # warm up
-    timed(lambda: tiny_agent.update(tiny_batch), 50)
-    with_sampling, without_sampling, sampling, tiny = [], [], [], []
-    for _ in range(3):
-        with_sampling.append(timed(lambda: agent.update(replay.sample(batch, rng)), n))
-        without_sampling.append(timed(lambda: agent.update(fixed), n))
-        sampling.append(timed(lambda: replay.sample(batch, rng), n))
-        tiny.append(timed(lambda: tiny_agent.update(tiny_batch), n))
     gemms = ddpg_update_gemms(obs_dim, action_dim, hidden, hidden, batch)
-    mix_seconds, mix_gflops = matmul_mix_rate(gemms, bf16=spec["path"] == "bf16")
+    with stopwatch(spec["threads"]) as clock:
+        timed(lambda: agent.update(replay.sample(batch, rng)), 50)  # warm up
+        timed(lambda: tiny_agent.update(tiny_batch), 50)
+        with_sampling, without_sampling, sampling, tiny = [], [], [], []
+        for _ in range(3):
+            with_sampling.append(timed(lambda: agent.update(replay.sample(batch, rng)), n))
+            without_sampling.append(timed(lambda: agent.update(fixed), n))
+            sampling.append(timed(lambda: replay.sample(batch, rng), n))
+            tiny.append(timed(lambda: tiny_agent.update(tiny_batch), n))
+        mix_seconds, mix_gflops = matmul_mix_rate(gemms, bf16=spec["path"] == "bf16")
+        square_gflops = square_matmul_rate()
     return {"update_s_with_sampling": statistics.median(with_sampling),
             "update_s_without_sampling": statistics.median(without_sampling),
             "sample_s": statistics.median(sampling), "tiny_update_s": statistics.median(tiny),
             "flops": sum(g.flops for g in gemms),
             "gemm_mix_s": mix_seconds, "gemm_mix_gflops": mix_gflops,
-            "square_gflops": square_matmul_rate(), "torch_threads": torch.get_num_threads()}
+            "square_gflops": square_gflops, "torch_threads": torch.get_num_threads(), **clock}
 
 
 def gemm_table(gemms: list[Gemm]) -> str:
@@ -572,38 +697,55 @@ def gemm_table(gemms: list[Gemm]) -> str:
     return "\n".join(rows) + "\n"
 
 
+UPDATE_PATHS = {"fast": "fast (default)", "bf16": "fast, `bf16` (opt-in)",
+                "reference": "reference (autograd)"}  # spec["path"] -> its name in the tables
+UPDATE_HEAD = ("| threads | path | updates/s with sampling | updates/s without sampling | sample "
+               "alone (us) | MFLOP/update | update GFLOP/s (no sampling) | matmul rate at the "
+               "update's shapes (GFLOP/s) | fraction of it reached | 1024^3 matmul (GFLOP/s) | "
+               "cpu share | 1-min load at start→end |")
+SPLIT_HEAD = ("| threads | path | update (us) | its products alone (us) | fixed: the same update "
+              "at 8-8 / batch 8 (us) | the rest (us) | fraction reached | fraction were the "
+              "fixed part zero |")
+
+
+def update_rows(threads: int, path: str, r: dict[str, Any]) -> tuple[str, str]:
+    """The rows of one update measurement in section 2's two tables; its fractions (ratios of
+    times taken in one process) are marked where that process shared its cores."""
+    if "failed" in r:
+        return (failed_row([f"{threads}", path], r, UPDATE_HEAD.count("|") - 1),
+                failed_row([f"{threads}", path], r, SPLIT_HEAD.count("|") - 1))
+    achieved = r["flops"] / r["update_s_without_sampling"] / 1e9
+    mark = shared_mark([r])
+    row = (f"| {threads} ({r['torch_threads']}) | {path} | {1 / r['update_s_with_sampling']:.1f} "
+           f"| {1 / r['update_s_without_sampling']:.1f} | {r['sample_s'] * 1e6:.0f} | "
+           f"{r['flops'] / 1e6:.1f} | {achieved:.1f} | {r['gemm_mix_gflops']:.1f} | "
+           f"{achieved / r['gemm_mix_gflops']:.0%}{mark} | {r['square_gflops']:.1f} | "
+           f"{r['cpu_share']:.2f} | {load_cell(r)} |")
+    update_us, products_us, fixed_us = (1e6 * r[k] for k in (
+        "update_s_without_sampling", "gemm_mix_s", "tiny_update_s"))
+    split = (f"| {threads} | {path} | {update_us:.0f} | {products_us:.0f} | {fixed_us:.0f} | "
+             f"{update_us - products_us - fixed_us:.0f} | {products_us / update_us:.0%}{mark} | "
+             f"{products_us / (update_us - fixed_us):.0%}{mark} |")
+    return row, split
+
+
 def update_section(args: argparse.Namespace) -> str:
-    """Section 2: one fresh process per thread count; table updates/s against the matmul rate."""
-    rows = ["| threads | path | updates/s with sampling | updates/s without sampling | sample "
-            "alone (us) | MFLOP/update | update GFLOP/s (no sampling) | matmul rate at the "
-            "update's shapes (GFLOP/s) | fraction of it reached | 1024^3 matmul (GFLOP/s) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
-    split = ["| threads | path | update (us) | its products alone (us) | fixed: the same update "
-             "at 8-8 / batch 8 (us) | the rest (us) | fraction reached | fraction were the fixed "
-             "part zero |", "|---|---|---|---|---|---|---|---|"]
-    names = {"fast": "fast (default)", "bf16": "fast, `bf16` (opt-in)",
-             "reference": "reference (autograd)"}
+    """Section 2: one fresh process per thread count and path; table updates/s against the
+    matmul rate (the bf16 path only where this CPU has native bfloat16)."""
+    skipped = bf16_skip_reason()
+    rows = [UPDATE_HEAD, "|" + "---|" * (UPDATE_HEAD.count("|") - 1)]
+    split = [SPLIT_HEAD, "|" + "---|" * (SPLIT_HEAD.count("|") - 1)]
     for threads in args.threads:
-        for kind in ("fast", "bf16", "reference"):
+        for kind in [k for k in UPDATE_PATHS if not (k == "bf16" and skipped)]:
             r = run_child({"kind": "update", "threads": threads, "hidden": args.hidden,
                            "batch_size": args.batch_size, "buffer_size": args.buffer_size,
                            "updates": args.updates, "path": kind})
-            achieved = r["flops"] / r["update_s_without_sampling"] / 1e9
-            path = names[kind]
-            rows.append(
-                f"| {threads} ({r['torch_threads']}) | {path} | "
-                f"{1 / r['update_s_with_sampling']:.1f} | "
-                f"{1 / r['update_s_without_sampling']:.1f} | {r['sample_s'] * 1e6:.0f} | "
-                f"{r['flops'] / 1e6:.1f} | {achieved:.1f} | {r['gemm_mix_gflops']:.1f} | "
-                f"{achieved / r['gemm_mix_gflops']:.0%} | {r['square_gflops']:.1f} |")
-            update_us, products_us, fixed_us = (1e6 * r[k] for k in (
-                "update_s_without_sampling", "gemm_mix_s", "tiny_update_s"))
-            split.append(
-                f"| {threads} | {path} | {update_us:.0f} | {products_us:.0f} | {fixed_us:.0f} | "
-                f"{update_us - products_us - fixed_us:.0f} | {products_us / update_us:.0%} | "
-                f"{products_us / (update_us - fixed_us):.0%} |")
-            log(f"update threads={threads} {path}: {1 / r['update_s_without_sampling']:.1f} "
-                f"updates/s, {achieved:.1f} of {r['gemm_mix_gflops']:.1f} GFLOP/s")
+            row, split_row = update_rows(threads, UPDATE_PATHS[kind], r)
+            rows.append(row)
+            split.append(split_row)
+            outcome = failed_cell(r) if "failed" in r else (
+                f"{1 / r['update_s_without_sampling']:.1f} updates/s, cpu {r['cpu_share']:.2f}")
+            log(f"update threads={threads} {UPDATE_PATHS[kind]}: {outcome}")
     hidden = tuple(args.hidden)
     gemms = ddpg_update_gemms(HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, hidden, hidden,
                               args.batch_size)
@@ -620,7 +762,8 @@ def update_section(args: argparse.Namespace) -> str:
              f"thread count, same process; for `bf16` the hidden-to-hidden products in bfloat16) "
              f"weighted by how often the update performs it; the fraction is the update's "
              f"matmul FLOPs per second over that rate (1.0 = the update is nothing but its "
-             f"matmuls). threads: asked (torch reported).\n\n")
+             f"matmuls). threads: asked (torch reported). {CPU_NOTE} Here the fractions are "
+             f"ratios of times taken in one process, marked by that process's share.\n\n")
     where = ("\n\nWhere one update's time goes (without sampling). 'its products alone': the "
              "products below timed alone, as the matmul rate above times them. 'fixed': the same "
              "update on networks 8-8 with batch 8, whose products are next to nothing, so its "
@@ -630,7 +773,8 @@ def update_section(args: argparse.Namespace) -> str:
              "the products running slower inside the update than alone (their operands no "
              "longer all in cache). The last column is the fraction the update would reach "
              "if the fixed part cost nothing.\n\n")
-    return (intro + "\n".join(rows) + where + "\n".join(split)
+    return (intro + "\n".join(rows) + (f"\n\n{skipped}." if skipped else "") + where
+            + "\n".join(split)
             + "\n\nMatrix products of one update (see "
             "`ddpg_update_gemms` in benchmarks/speed.py for what is and is not counted):\n\n"
             + gemm_table(gemms))
@@ -651,8 +795,17 @@ def rss_bytes() -> tuple[int, int]:
 
 
 def measure_replay_memory(spec: dict[str, Any]) -> dict[str, Any]:
-    """RSS and tracemalloc growth of a dpgkit ReplayBuffer: right after construction (numpy's
-    zeros are lazily mapped, so little is resident) and after filling every slot through ``add``.
+    """RSS growth of a dpgkit ReplayBuffer of ``spec['capacity']``: right after construction
+    (numpy's zeros are lazily mapped, so little is resident; tracemalloc, which counts them, is
+    on for this part only) and after filling every slot through ``add``, with the fill's time.
+    tracemalloc is off for that fill: tracing every temporary of every ``add`` makes it about 9
+    times slower (a traced 1M fill took 9 minutes on a busy 2-core machine), so what ``add``
+    allocates beyond the arrays is traced on a fill of a smaller buffer (:func:`traced_fill`).
+
+    The untraced fill of 1M still takes some 45 CPU seconds (a minute and more on a busy
+    machine): ``ReplayBuffer.add`` stores one stream's transitions one at a time, some 20 numpy
+    calls on tiny arrays each, and splits a batch of one stream's rows into single rows too, so
+    adding in chunks does not help. Only a vectorized add in dpgkit/replay.py would.
     """
     from dpgkit.replay import FIELDS as REPLAY_FIELDS
     from dpgkit.replay import ReplayBuffer
@@ -664,25 +817,55 @@ def measure_replay_memory(spec: dict[str, Any]) -> dict[str, Any]:
     replay = ReplayBuffer(capacity, obs_dim, action_dim)
     rss_allocated, _ = rss_bytes()
     traced_allocated, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     del replay
-    tracemalloc.reset_peak()
     rss_before_fill, _ = rss_bytes()
-    replay = fill(ReplayBuffer(capacity, obs_dim, action_dim), chunk)
+    with stopwatch(1) as clock:
+        replay = fill(ReplayBuffer(capacity, obs_dim, action_dim), chunk)
     rss_filled, rss_peak = rss_bytes()
-    traced_filled, traced_peak = tracemalloc.get_traced_memory()
     fields = {name: (list(a.shape), str(a.dtype), int(a.nbytes))
               for name, a in ((name, getattr(replay, name)) for name in REPLAY_FIELDS)}
     fields["transitions held"] = ([len(replay)], "", 0)
     return {"fields": fields, "rss_allocated": rss_allocated - rss0,
             "rss_filled": rss_filled - rss_before_fill, "rss_peak": rss_peak - rss_before_fill,
-            "traced_allocated": traced_allocated, "traced_filled": traced_filled,
-            "traced_peak": traced_peak}
+            "traced_allocated": traced_allocated, "fill_s": clock["seconds"],
+            "fill_cpu_share": clock["cpu_share"],
+            **traced_fill(min(capacity, TRACED_CAPACITY), obs_dim, action_dim, chunk)}
+
+
+def traced_fill(capacity: int, obs_dim: int, action_dim: int, chunk: tuple[np.ndarray, ...]
+                ) -> dict[str, int]:
+    """tracemalloc of filling a ReplayBuffer of ``capacity`` through ``add`` (as
+    :func:`measure_replay_memory` fills its own, past one wrap of the ring), beyond the buffer's
+    arrays: what is left after the fill, and the most at once while filling (``add``'s
+    temporaries)."""
+    from dpgkit.replay import ReplayBuffer
+
+    tracemalloc.start()
+    replay = ReplayBuffer(capacity, obs_dim, action_dim)
+    arrays, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    fill(replay, chunk)
+    left, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"traced_capacity": capacity, "traced_left": left - arrays,
+            "traced_peak": peak - arrays}
 
 
 def memory_section(args: argparse.Namespace) -> str:
     """Section 3: measured memory of a full 1M-transition buffer against its fields' bytes."""
     r = run_child({"kind": "memory", "capacity": args.buffer_size,
                    "obs_dim": HALFCHEETAH_OBS_DIM, "action_dim": HALFCHEETAH_ACTION_DIM})
+    intro = (f"## 3. Replay buffer memory, {args.buffer_size:,} HalfCheetah transitions\n\n"
+             f"dpgkit `ReplayBuffer({args.buffer_size}, {HALFCHEETAH_OBS_DIM}, "
+             f"{HALFCHEETAH_ACTION_DIM})`, filled through `add`, one transition at a time, from "
+             f"10,000 random transitions strung into 1,000-step episodes and added again and "
+             f"again (made before the baseline; `add`'s own temporaries count in the peaks), in "
+             f"a fresh process. Each observation is stored once. tracemalloc is off during that "
+             f"fill (tracing every temporary of every `add` makes it about 9 times slower): the "
+             f"buffer whose fill it traces is smaller. MB = 10^6 bytes.\n\n")
+    if "failed" in r:
+        return intro + failed_cell(r) + "\n"
     fields = r["fields"]
     held = fields.pop("transitions held")[0][0]
     as_stored = sum(nbytes for _, _, nbytes in fields.values())
@@ -702,18 +885,15 @@ def memory_section(args: argparse.Namespace) -> str:
         f"{mb(r['rss_filled'])} | {r['rss_filled'] / raw:.3f} |",
         f"| measured: peak RSS growth while filling (VmHWM) | | | {mb(r['rss_peak'])} | "
         f"{r['rss_peak'] / raw:.3f} |",
-        f"| measured: tracemalloc after filling / peak while filling | | | "
-        f"{mb(r['traced_filled'])} / {mb(r['traced_peak'])} | |",
+        f"| measured: tracemalloc beyond the arrays after filling / at the peak while filling "
+        f"(`add`'s temporaries), in a buffer of {r['traced_capacity']:,} filled the same way | | "
+        f"| {r['traced_left'] / 1e6:.3f} / {r['traced_peak'] / 1e6:.3f} | |",
         f"| transitions held after the fill (one row per episode end) | {held:,} | | | |",
     ]
-    intro = (f"## 3. Replay buffer memory, {args.buffer_size:,} HalfCheetah transitions\n\n"
-             f"dpgkit `ReplayBuffer({args.buffer_size}, {HALFCHEETAH_OBS_DIM}, "
-             f"{HALFCHEETAH_ACTION_DIM})`, filled through `add`, one transition at a time, from "
-             f"10,000 random transitions strung into 1,000-step episodes and added again and "
-             f"again (made before the baseline; `add`'s own temporaries count in the peaks), in "
-             f"a fresh process. Each observation is stored once. "
-             f"MB = 10^6 bytes.\n\n")
-    return intro + "\n".join(rows) + "\n"
+    took = (f"\n\nThe fill of {args.buffer_size:,} took {r['fill_s']:.0f} s (cpu share "
+            f"{r['fill_cpu_share']:.2f}): `ReplayBuffer.add` stores a single env's transitions "
+            f"one at a time, a batch of one stream's rows too, some 20 numpy calls each.\n")
+    return intro + "\n".join(rows) + took
 
 
 # ---------------------------------------------------------------------------------------------
@@ -767,6 +947,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def write_report(out: Path, parts: list[str]) -> str:
+    """Write the header and the sections so far to ``out`` (whole: through a temporary file
+    renamed over it, so a benchmark stopped while writing leaves the last report) and return
+    the text."""
+    text = "\n".join(parts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(text)
+    partial.replace(out)
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.one:
@@ -775,16 +967,16 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     parts = [header()]
     sections = {"learn": learning_section, "update": update_section, "memory": memory_section}
-    for name in args.sections:
+    for done, name in enumerate(args.sections, 1):
         log(f"section {name} ...")
         parts.append(sections[name](args))
+        write_report(args.out, [*parts, f"Incomplete: sections {','.join(args.sections[:done])} "
+                                         f"of {','.join(args.sections)} so far.\n"])
+        log(f"section {name} written to {args.out}")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     parts.append(f"Total benchmark time {time.perf_counter() - started:.0f} s; "
                  f"load average at end: {load}.\n")
-    text = "\n".join(parts)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    print(write_report(args.out, parts))
     log(f"written to {args.out}")
 
 
