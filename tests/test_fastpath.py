@@ -118,12 +118,14 @@ def test_parameters_gradients_and_adam_state_are_views_of_one_flat_tensor():
                    for p in params)
     assert all(p.grad.untyped_storage().data_ptr() == fast.grads.untyped_storage().data_ptr()
                for p in online)
-    # the optimiser's own per-parameter state is what the flat kernel writes
+    # the optimiser's own per-parameter state is what the flat kernel writes (where torch has
+    # the fused kernel: elsewhere Adam's own step keeps its state, tests/test_torchops.py)
     state = agent.critic_optimizer.state[next(agent.critic.parameters())]
     assert state["exp_avg"].abs().sum() > 0
-    state["exp_avg"].zero_()
-    assert fast._steppers[id(agent.critic_optimizer)].exp_avg[:state["exp_avg"].numel()].abs(
-        ).sum() == 0
+    if torchops.has("fused_adam"):
+        state["exp_avg"].zero_()
+        assert fast._steppers[id(agent.critic_optimizer)].exp_avg[
+            :state["exp_avg"].numel()].abs().sum() == 0
     # the soft update moves every target parameter, by the rule theta' <- tau theta + (1-tau) theta'
     before = [t.clone() for t in targets]
     agent.update_targets()
