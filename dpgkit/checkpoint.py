@@ -54,7 +54,7 @@ def library_versions() -> dict[str, str]:
 def agent_tensors(agent: DDPGAgent) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Every network parameter and buffer, and the optimisers' state, as flat named tensors;
     the optimisers' settings (param_groups) as JSON. Each is a copy: with the fast path they are
-    views of shared flat tensors (:mod:`dpgkit.fastpath`), which safetensors will not save."""
+    views of shared flat tensors (:mod:`dpgkit.flatlayout`), which safetensors will not save."""
     tensors = {f"{name}.{key}": value.clone() for name, module in agent.modules().items()
                for key, value in module.state_dict().items()}
     groups = {}

@@ -103,7 +103,7 @@ def test_actor_is_trained_on_the_first_critic_only(fast_update):
     critic2_before = flat(agent.critic2)
     agent.update_actor(make_batch())
     assert torch.equal(flat(agent.critic2), critic2_before)
-    # no gradient at all (reference path) or the fast path's gradient buffers untouched
+    # no gradient at all (autograd path) or the fast path's gradient buffers untouched
     assert all(p.grad is None or not p.grad.any() for p in agent.critic2.parameters())
 
 
