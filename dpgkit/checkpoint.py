@@ -27,10 +27,12 @@ import safetensors.torch
 import torch
 from torch import Tensor
 
+from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
 from dpgkit.config import config_from_dict
 from dpgkit.errors import CheckpointError, DpgkitError
 from dpgkit.td3 import make_agent
+from dpgkit.version import __version__
 
 FORMAT = "dpgkit-checkpoint"
 FORMAT_VERSION = 3  # 3: replay stored once per field (rows, cursors)
@@ -42,8 +44,6 @@ PREFIX = "step-"
 def library_versions() -> dict[str, str]:
     """Versions of dpgkit and of the libraries a result depends on."""
     import gymnasium
-
-    from dpgkit import __version__
 
     return {"dpgkit": __version__, "torch": torch.__version__, "gymnasium": gymnasium.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
@@ -175,7 +175,7 @@ def find_checkpoint(path: Path) -> Path:
     """The checkpoint ``path`` names: a checkpoint directory, or a run directory (its newest)."""
     if (path / META_FILE).is_file():
         return path
-    found = list_checkpoints(path / "checkpoints")
+    found = list_checkpoints(rundir.checkpoints_dir(path))
     if not found:
         raise CheckpointError(f"no checkpoint in {path}: give a run directory written by "
                               "`dpgkit train` (it holds checkpoints/step-*/)")

@@ -7,15 +7,14 @@ as its help. Bad input ends with one line ``dpgkit: error: ...`` and exit status
 
 import argparse
 import json
-import re
 import sys
-import time
 import typing
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from dpgkit import rundir
 from dpgkit.config import PRESETS, DDPGConfig, TD3Config, field_docs, preset_config
 from dpgkit.errors import Diverged, DpgkitError, DpgkitWarning, Interrupted, writable_directory
 
@@ -131,13 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_run_dir(config: DDPGConfig, seeds: str | None = None) -> Path:
-    env = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.env_id)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    which = f"seeds{seeds.replace(',', '_')}" if seeds else f"seed{config.seed}"
-    return Path("runs") / f"{env}-{config.preset}-{which}-{stamp}"
-
-
 def _train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -152,10 +144,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         return _resume(args, overrides, console)
     config = preset_config(args.preset or "ddpg", **{**_config_file(args.config), **overrides})
-    run_dir = args.out or _default_run_dir(config, args.seeds)
+    run_dir = args.out or rundir.default_run_dir(config, args.seeds)
     if args.overwrite:  # the env is checked first, so a refused run deletes nothing
         make_env(config.env_id).close()
-        _remove_run_dir(run_dir)
+        rundir.remove_earlier_run(run_dir)
     if args.seeds is not None:
         return _train_seeds(args, config, run_dir, console)
     summary = train(config, run_dir, console, progress=not args.no_progress)
@@ -195,48 +187,6 @@ def _config_file(path: Path | None) -> dict[str, Any]:
     return data
 
 
-# what dpgkit writes into a run directory (train, eval, export); --overwrite deletes nothing else
-RUN_FILES = {"config.json", "metrics.csv", "summary.json", "curve.png", "eval.json",
-             "divergence.json", "checkpoints", "videos", "policy.onnx", "policy.pt"}
-
-
-def _foreign_entries(run_dir: Path, seeds: bool = True) -> list[str]:
-    """The entries of ``run_dir`` that dpgkit does not write into a run (or, with ``seeds``,
-    into a directory of ``seed<N>/`` runs), relative to ``run_dir``."""
-    foreign = []
-    for entry in sorted(run_dir.iterdir()):
-        name = entry.name
-        if seeds and entry.is_dir() and name.startswith("seed") and name[4:].isdigit():
-            foreign += [f"{name}/{inner}" for inner in _foreign_entries(entry, seeds=False)]
-        elif not (name in RUN_FILES or name.startswith("events.out.tfevents.")
-                  or (name.startswith("policy") and name.endswith((".onnx", ".pt")))):
-            foreign.append(name)
-    return foreign
-
-
-def _remove_run_dir(run_dir: Path) -> None:
-    """Delete an earlier run's directory for --overwrite, never anything that is not one."""
-    import shutil
-
-    if not run_dir.exists():
-        return
-    if not run_dir.is_dir():
-        raise DpgkitError(f"--out {run_dir} is a file, not a run directory: choose another "
-                          "--out (--overwrite replaces only an earlier run)")
-    if not any(run_dir.iterdir()):
-        return
-    is_run = (run_dir / "metrics.csv").is_file() or any(run_dir.glob("seed*/metrics.csv"))
-    foreign = _foreign_entries(run_dir)
-    if not is_run or foreign:
-        what = ("no metrics.csv" if not is_run
-                else "files dpgkit did not write: " + ", ".join(foreign[:5])
-                + (", ..." if len(foreign) > 5 else ""))
-        raise DpgkitError(f"{run_dir} does not look like a dpgkit run directory ({what}); "
-                          "--overwrite deletes only runs: remove it yourself or choose "
-                          "another --out")
-    shutil.rmtree(run_dir)
-
-
 def _print_summary(console: Any, summary: dict[str, Any], run_dir: Path) -> None:
     console.print(f"final evaluation: return {summary['eval_return_mean']:.2f} +- "
                   f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
@@ -256,7 +206,7 @@ def _train_seeds(args: argparse.Namespace, config: DDPGConfig, out: Path, consol
     finished = len(seeds) - len(summary["diverged"])
     console.print(f"over {finished} of {len(seeds)} seeds: eval return "
                   f"{summary['eval_return_mean']:.2f} +- {summary['eval_return_std']:.2f} "
-                  f"({summary['wall_seconds']:.0f} s); summary: {out / 'summary.json'}")
+                  f"({summary['wall_seconds']:.0f} s); summary: {out / rundir.SUMMARY}")
     return EXIT_DIVERGED if summary["diverged"] else 0
 
 
@@ -336,8 +286,8 @@ def _eval(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right")
     table.add_row(*(f"{result['return_' + c]:.2f}" for c in ("mean", "std", "min", "max")))
     Console().print(table)
-    if args.run_dir.joinpath("checkpoints").is_dir():
-        (args.run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    if rundir.checkpoints_dir(args.run_dir).is_dir():
+        rundir.write_json(args.run_dir / rundir.EVAL, result)
     if args.video:
         print(f"videos: {', '.join(sorted(p.name for p in args.video.glob('*.mp4')))} in "
               f"{args.video}")

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from dpgkit.config import DDPGConfig
 from dpgkit.equations import importance_weights, sampling_priority
 from dpgkit.replay import Batch, ReplayBuffer
 
@@ -129,3 +130,14 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             raise ValueError(f"replay priorities have shape {arrays['priority'].shape}")
         self.tree.set(rows, arrays["priority"])
         self.max_priority = float(counters["max_priority"])
+
+
+def make_replay(config: DDPGConfig, obs_dim: int, action_dim: int, num_streams: int
+                ) -> ReplayBuffer:
+    """The replay of ``config``: uniform or prioritized, one- or n-step; one stream per env."""
+    if config.prioritized:
+        return PrioritizedReplayBuffer(
+            config.replay_size, obs_dim, action_dim, num_streams, config.n_step, config.gamma,
+            config.priority_alpha, config.priority_beta, config.priority_epsilon)
+    return ReplayBuffer(config.replay_size, obs_dim, action_dim, num_streams, config.n_step,
+                        config.gamma)

@@ -18,7 +18,8 @@ import pytest
 from dpgkit.cli import main
 from dpgkit.collector import Collector, actor_noise_factor
 from dpgkit.config import preset_config
-from dpgkit.distributed import DistributedTrainer, import_ray, start_ray
+from dpgkit.distributed import DistributedTrainer
+from dpgkit.ray_cluster import import_ray, start_ray
 from dpgkit.train import train
 
 ray = import_ray()
@@ -73,7 +74,7 @@ def test_exploration_spreads_geometrically_across_actors(config):
     np.testing.assert_allclose(factors, [1.0, 0.1 ** (1 / 3), 0.1 ** (2 / 3), 0.1])
     assert actor_noise_factor(0, 1, 0.1) == 1.0
     spread = dataclasses.replace(config, actors=4, actor_noise_spread=0.1, gaussian_sigma=0.3)
-    assert Collector(spread, index=3).initial_noise_sigma == pytest.approx(0.03)
+    assert Collector(spread, index=3).acting.initial_sigma == pytest.approx(0.03)
 
 
 def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, config, tmp_path):
@@ -96,7 +97,7 @@ def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, conf
             assert batch["version"] == trainer.version
             np.testing.assert_allclose(ray.get(actor.act.remote(obs)), trainer.agent.act(obs),
                                        rtol=1e-6)
-        while not trainer.done:
+        while not trainer.budget_reached:
             trainer.step()
         summary = trainer.finish()
     finally:
@@ -137,7 +138,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(local_ray, c
         assert trainer.actor_restarts == [1, 0]
         assert ray.get(trainer.actors[0].where.remote())["pid"] != pid
         trainer.config = dataclasses.replace(config, total_env_steps=trainer.env_steps + 300)
-        while not trainer.done:
+        while not trainer.budget_reached:
             trainer.step()
         summary = trainer.finish()
     finally:
@@ -196,7 +197,7 @@ def test_actors_are_placed_on_both_nodes_of_a_two_node_cluster(tmp_path):
         trainer = DistributedTrainer(config, tmp_path / "run")
         nodes = {ray.get(actor.where.remote())["node_id"] for actor in trainer.actors}
         assert len(nodes) == 2
-        while not trainer.done:
+        while not trainer.budget_reached:
             trainer.step()
         trainer.finish()
     finally:

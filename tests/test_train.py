@@ -98,9 +98,9 @@ def test_ou_noise_restarts_at_each_episode_start(tmp_path):
     trainer = counting_trainer(tmp_path, warmup_steps=0, exploration_noise="ou", ou_mu=0.0)
     for _ in range(4):
         trainer.step()
-    assert np.all(trainer.noise.x != 0.0)
+    assert np.all(trainer.acting.noise.x != 0.0)
     trainer.step()  # the 5th step truncates episode 0
-    assert np.all(trainer.noise.x == 0.0)
+    assert np.all(trainer.acting.noise.x == 0.0)
 
 
 def test_same_seed_gives_identical_bits(tmp_path, tiny_config):

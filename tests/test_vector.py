@@ -80,4 +80,4 @@ def test_noise_schedule_changes_the_noise_in_training(tmp_path):
     trainer = Trainer(config, tmp_path / "run")
     for _ in range(20):
         trainer.step()
-    assert trainer.noise.sigma == pytest.approx(0.5 * config.gaussian_sigma)
+    assert trainer.acting.noise.sigma == pytest.approx(0.5 * config.gaussian_sigma)
