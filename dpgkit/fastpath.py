@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from dpgkit import torchops
+from dpgkit.config import DDPGConfig
 from dpgkit.equations import actor_loss, actor_loss_grad, critic_loss, critic_loss_grad
 from dpgkit.errors import DpgkitWarning
 from dpgkit.flatlayout import FlatAdam, flatten
@@ -77,7 +78,8 @@ class MLP:
     digits, before it is stored); the first and last layers, and so Q and mu, stay float32.
     """
 
-    def __init__(self, network: Actor | Critic, action_dim: int, bf16: bool = False) -> None:
+    def __init__(self, network: Actor | Critic, action_dim: int,
+                 bf16: bool = DDPGConfig.bf16) -> None:
         self.critic = isinstance(network, Critic)
         if self.critic:
             self.layers = _linears(network.state_net, network.joint_net)
@@ -166,7 +168,8 @@ class HandWrittenSteps:
 
     def __init__(self, actor: Actor, critics: list[Critic], actor_target: Actor,
                  critic_targets: list[Critic], actor_optimizer: torch.optim.Optimizer,
-                 critic_optimizer: torch.optim.Optimizer, bf16: bool = False) -> None:
+                 critic_optimizer: torch.optim.Optimizer,
+                 bf16: bool = DDPGConfig.bf16) -> None:
         self.online, self.grads = flatten([actor, *critics], gradients=True)
         self.targets, _ = flatten([actor_target, *critic_targets], gradients=False)
         if bf16 and not torchops.native_bf16():

@@ -70,15 +70,17 @@ class SumTree:
 class PrioritizedReplayBuffer(ReplayBuffer):
     """:class:`~dpgkit.replay.ReplayBuffer` with proportional prioritized sampling.
 
-    Args (beyond the ReplayBuffer's):
+    Args (beyond the ReplayBuffer's; by default the config's priority_alpha, priority_beta and
+    priority_epsilon):
         alpha: how much the priorities count (0: uniform).
         beta: the importance-weight exponent now (set it as the run goes; 1: full correction).
         epsilon: added to |TD error| so that no stored transition has zero probability.
     """
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, num_streams: int = 1,
-                 n_step: int = 1, gamma: float = 0.99, alpha: float = 0.6, beta: float = 0.4,
-                 epsilon: float = 1e-6) -> None:
+                 n_step: int = DDPGConfig.n_step, gamma: float = DDPGConfig.gamma,
+                 alpha: float = DDPGConfig.priority_alpha, beta: float = DDPGConfig.priority_beta,
+                 epsilon: float = DDPGConfig.priority_epsilon) -> None:
         self.tree = SumTree(-(-capacity // num_streams) * num_streams + num_streams)
         super().__init__(capacity, obs_dim, action_dim, num_streams, n_step, gamma)
         self.alpha, self.beta, self.epsilon = alpha, beta, epsilon
