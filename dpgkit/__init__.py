@@ -9,7 +9,8 @@ The Python API (see ``dpgkit.api``)::
 """
 
 from dpgkit.api import DDPG, TD3, load
-from dpgkit.config import PRESETS, DDPGConfig, TD3Config, preset_config
+from dpgkit.config import DDPGConfig, TD3Config
+from dpgkit.presets import PRESETS, preset_config
 from dpgkit.train import train
 from dpgkit.version import __version__
 

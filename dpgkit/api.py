@@ -23,10 +23,11 @@ import numpy as np
 
 from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import load_agent
-from dpgkit.config import DDPGConfig, preset_config
+from dpgkit.config import DDPGConfig
 from dpgkit.envs import ActionScaler
 from dpgkit.errors import DpgkitError
 from dpgkit.loop import Trainer
+from dpgkit.presets import preset_config
 from dpgkit.rundir import default_run_dir
 from dpgkit.train import resume_trainer
 

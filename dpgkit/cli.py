@@ -6,6 +6,7 @@ as its help. Bad input ends with one line ``dpgkit: error: ...`` and exit status
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 import typing
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dpgkit import rundir
-from dpgkit.config import PRESETS, DDPGConfig, TD3Config, field_docs, preset_config
+from dpgkit.config import DDPGConfig, TD3Config, field_docs
 from dpgkit.errors import Diverged, DpgkitError, DpgkitWarning, Interrupted, writable_directory
+from dpgkit.fields import field_error
+from dpgkit.presets import PRESETS, preset_config
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -53,6 +56,16 @@ def _flag_type(annotation: Any) -> Callable[[str], Any]:
     return {bool: _parse_bool}.get(annotation, annotation)
 
 
+def _choice_type(field: dataclasses.Field) -> Callable[[str], str]:
+    """The flag's value, refused with the field's own message if it is none of its choices."""
+    def parse(text: str) -> str:
+        message = field_error(field, text)
+        if message is not None:
+            raise argparse.ArgumentTypeError(message)
+        return text
+    return parse
+
+
 def _metavar(annotation: Any) -> str:
     if typing.get_origin(annotation) is tuple:
         return "SIZES"
@@ -83,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, default=None, metavar="N",
                        help="with --seeds: runs at a time (default: one per core)")
     hints = typing.get_type_hints(TD3Config)
-    for name, doc in field_docs().items():
+    for field in dataclasses.fields(TD3Config):
+        name, doc, choices = field.name, field.metadata["doc"], field.metadata["choices"]
         if name == "preset":
             continue
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
@@ -92,8 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         preset = "ddpg" if hasattr(PRESETS["ddpg"], name) else "td3"
         default = getattr(PRESETS[preset], name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        train.add_argument(*flags, dest=name, type=_flag_type(hints[name]), default=None,
-                           metavar=_metavar(hints[name]), help=f"{doc} ({preset}: {shown})")
+        train.add_argument(*flags, dest=name, default=None, choices=choices,
+                           type=_choice_type(field) if choices else _flag_type(hints[name]),
+                           metavar=None if choices else _metavar(hints[name]),
+                           help=f"{doc} ({preset}: {shown})")
 
     plot = commands.add_parser("plot", help="plot runs against env steps (PNG and SVG)")
     plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",

@@ -6,7 +6,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import toy_envs  # noqa: E402,F401  (registers dpgkit-test/Counting-v0)
 
-from dpgkit.config import DDPGConfig, preset_config  # noqa: E402
+from dpgkit.config import DDPGConfig  # noqa: E402
+from dpgkit.presets import preset_config  # noqa: E402
 
 
 @pytest.fixture

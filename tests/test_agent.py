@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dpgkit.agent import DDPGAgent
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.replay import Batch
 
 OBS_DIM, ACTION_DIM, B = 3, 2, 16

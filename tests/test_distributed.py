@@ -17,8 +17,8 @@ import pytest
 
 from dpgkit.cli import main
 from dpgkit.collector import Collector, actor_noise_factor
-from dpgkit.config import preset_config
 from dpgkit.distributed import DistributedTrainer
+from dpgkit.presets import preset_config
 from dpgkit.ray_cluster import import_ray, start_ray
 from dpgkit.train import train
 

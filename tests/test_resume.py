@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from dpgkit.checkpoint import find_checkpoint, list_checkpoints, read_checkpoint
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.train import Trainer, train
 
 TIMING = ("wall_seconds", "steps_per_second")

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import dpgkit.td3 as td3_module
-from dpgkit.config import TD3Config, preset_config
+from dpgkit.config import TD3Config
 from dpgkit.equations import clipped_double_q, smoothed_target_action
+from dpgkit.presets import preset_config
 from dpgkit.replay import Batch
 from dpgkit.td3 import TD3Agent, make_agent
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dpgkit import torchops
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.td3 import make_agent
 from tests.test_fastpath import ACTION_DIM, OBS_DIM, batches
 

@@ -7,7 +7,7 @@ import pytest
 import safetensors.torch
 
 from dpgkit.checkpoint import find_checkpoint as newest
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.train import Trainer, train
 
 # tests/toy_envs.py: truncated at 5 steps; odd episodes terminate at step 3

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from toy_envs import StaggeredEnv
 
-from dpgkit.config import preset_config
 from dpgkit.envs import make_env
 from dpgkit.noise import noise_scale
+from dpgkit.presets import preset_config
 from dpgkit.train import Trainer
 
 
