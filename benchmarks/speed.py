@@ -144,7 +144,7 @@ def shared_settings(args: argparse.Namespace, algo: str, env_id: str, threads: i
     """The settings both implementations get. gamma, tau and TD3's target smoothing and policy
     delay come from dpgkit's preset of the same name (``ddpg``: gamma 0.98; ``td3``: 0.99), so
     the two sides are set from one source."""
-    from dpgkit.config import preset_config
+    from dpgkit.presets import preset_config
 
     preset = preset_config(algo)
     settings = dict(
@@ -165,7 +165,7 @@ def measure_dpgkit_learning(spec: dict[str, Any]) -> dict[str, Any]:
     ``Trainer.step()`` calls, each one env step and one update."""
     import torch
 
-    from dpgkit.config import preset_config
+    from dpgkit.presets import preset_config
     from dpgkit.train import Trainer
 
     overrides = dict(
@@ -279,7 +279,7 @@ def learning_section(args: argparse.Namespace) -> str:
                     low_ratio = statistics.median(o / t for o, t in zip(low, theirs, strict=True))
                     row += f" {', '.join(f'{v:.1f}' for v in low)} | {low_ratio:.2f} |"
                 rows.append(row)
-    from dpgkit.config import preset_config
+    from dpgkit.presets import preset_config
 
     td3 = preset_config("td3")
     hidden = "-".join(map(str, args.hidden))
@@ -511,7 +511,7 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from dpgkit.agent import DDPGAgent
-    from dpgkit.config import preset_config
+    from dpgkit.presets import preset_config
     from dpgkit.replay import ReplayBuffer
 
     torch.set_num_threads(spec["threads"])
