@@ -24,11 +24,11 @@ from torch import Tensor, nn
 
 from dpgkit import torchops
 from dpgkit.autograd_steps import AutogradSteps
+from dpgkit.batch import Batch
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import td_target
 from dpgkit.fastpath import HandWrittenSteps, supports
 from dpgkit.networks import Actor, Critic
-from dpgkit.replay import Batch
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:

@@ -16,9 +16,10 @@ import dataclasses
 import numpy as np
 import torch
 
+from dpgkit.batch import Batch
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import importance_weights, sampling_priority
-from dpgkit.replay import Batch, ReplayBuffer
+from dpgkit.replay import ReplayBuffer
 
 
 class SumTree:

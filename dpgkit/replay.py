@@ -22,37 +22,15 @@ rewards of up to n transitions of the same episode, and the observation after th
 :class:`dpgkit.prioritized.PrioritizedReplayBuffer`.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-from torch import Tensor
 
+from dpgkit.batch import Batch
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import n_step_return
 from dpgkit.errors import ConfigError
 
 FIELDS = ("obs", "action", "reward", "terminated", "truncated", "valid")
-
-
-@dataclass(frozen=True)
-class Batch:
-    """B transitions as float32 tensors: obs (B, obs_dim), action (B, action_dim), reward (B,),
-    next_obs (B, obs_dim), terminated (B,) in {0, 1}.
-
-    ``steps`` (B,): how many rewards ``reward`` sums (1, or up to n with n-step returns), so
-    the bootstrap is discounted by gamma ** steps. ``weights`` (B,): importance weights of
-    prioritized replay (None: uniform). ``indices``: the rows sampled, for priority updates.
-    """
-
-    obs: Tensor
-    action: Tensor
-    reward: Tensor
-    next_obs: Tensor
-    terminated: Tensor
-    steps: Tensor | None = None
-    weights: Tensor | None = None
-    indices: np.ndarray | None = None
 
 
 class ReplayBuffer:

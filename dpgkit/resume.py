@@ -25,7 +25,8 @@ from dpgkit.acting import Acting
 from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import agent_tensors, find_checkpoint, load_agent_tensors, read_checkpoint
 from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
-from dpgkit.envs import describe_env, restore_episodes
+from dpgkit.envs import describe_env
+from dpgkit.episode_replay import restore_episodes
 from dpgkit.errors import CheckpointError, DpgkitError
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import OrnsteinUhlenbeckNoise

@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from dpgkit.agent import DDPGAgent, frozen_copy
+from dpgkit.batch import Batch
 from dpgkit.config import DDPGConfig, TD3Config
 from dpgkit.equations import clipped_double_q, smoothed_target_action
 from dpgkit.networks import Critic
-from dpgkit.replay import Batch
 
 
 class TD3Agent(DDPGAgent):

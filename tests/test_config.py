@@ -6,11 +6,11 @@ import inspect
 
 import pytest
 
-from dpgkit.cli import build_parser
 from dpgkit.config import DDPGConfig, TD3Config
 from dpgkit.errors import ConfigError
 from dpgkit.fastpath import HandWrittenSteps
 from dpgkit.fields import in_range
+from dpgkit.flags import build_parser
 from dpgkit.networks import Actor, Critic
 from dpgkit.noise import GaussianNoise, OrnsteinUhlenbeckNoise
 from dpgkit.presets import preset_config
