@@ -28,8 +28,8 @@ class DDPGConfig:
     seed: int = setting(0, "Seed for every random number generator of the run.",
                         check="in [0, 2**62)")
     total_env_steps: int = setting(20_000, "Environment steps to train for.", check=">= 1")
-    eval_every: int = setting(2_000, "Evaluate the policy (no noise) every this many env steps.",
-                              check=">= 1")
+    eval_every_steps: int = setting(
+        2_000, "Evaluate the policy (no noise) every this many env steps.", check=">= 1")
     eval_episodes: int = setting(10, "Episodes per evaluation, each from a random start state.",
                                  check=">= 1")
     torch_threads: int = setting(1, "Threads torch may use (1 is fastest for small networks).",
@@ -39,7 +39,7 @@ class DDPGConfig:
         "moments of weights whose gradient stays 0 decay into that range, where x86 arithmetic "
         "is 10x+ slower. Numbers below 1.2e-38 become 0. CPU: x86 with SSE3 (every x86-64); "
         "where the CPU cannot flush, torch ignores it.")
-    checkpoint_every: int = setting(
+    checkpoint_every_steps: int = setting(
         10_000, "Write a checkpoint (the whole run, for --resume) every this many env steps; "
         "0: only at the end.", check=">= 0")
     keep_checkpoints: int = setting(2, "How many of the newest checkpoints to keep.", check=">= 1")
@@ -152,7 +152,7 @@ class DDPGConfig:
     max_in_flight: int = setting(
         2, "Collect requests in flight per actor (backpressure): the actor starts the next batch "
         "while the learner stores the last.", check=">= 1")
-    weights_every: int = setting(
+    publish_every_updates: int = setting(
         50, "Publish the learner's actor weights to the actors (one ray.put) every this many "
         "updates.", check=">= 1")
     actor_noise_spread: float = setting(
@@ -183,6 +183,16 @@ class TD3Config(DDPGConfig):
 
 
 CONFIG_CLASSES: dict[str, type[DDPGConfig]] = {"ddpg": DDPGConfig, "td3": TD3Config}
+
+RENAMED = {"eval_every": "eval_every_steps", "checkpoint_every": "checkpoint_every_steps",
+           "weights_every": "publish_every_updates"}
+"""Fields renamed so that a counter says its unit; the old names are still read everywhere a
+setting is given by name (config files, checkpoints, flags, keyword arguments)."""
+
+
+def current_names(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with each renamed field under its current name."""
+    return {RENAMED.get(name, name): value for name, value in settings.items()}
 
 
 def check_rules(c: DDPGConfig) -> None:
@@ -226,7 +236,7 @@ def config_from_dict(data: dict[str, Any]) -> DDPGConfig:
     """The inverse of :func:`config_to_dict`; unknown keys and bad values raise ConfigError."""
     if not isinstance(data, dict):
         raise ConfigError("a config must be a JSON object of field: value")
-    data = dict(data)
+    data = current_names(data)
     algorithm = data.pop("algorithm", "ddpg")
     if algorithm not in CONFIG_CLASSES:
         raise ConfigError(f"unknown algorithm {algorithm!r}: one of {', '.join(CONFIG_CLASSES)}")

@@ -9,7 +9,7 @@ keeps the replay, the agent, the counters, evaluations, checkpoints and ``--resu
     wait for any actor's batch; store it (rows of each env's stream in time order)
     make the updates due (updates_per_step per new transition: the replay ratio is fixed, so
         actors faster than the learner wait: that is the backpressure)
-    every weights_every updates: publish the actor weights with one ray.put
+    every publish_every_updates updates: publish the actor weights with one ray.put
     send that actor its next request (never more than max_in_flight per actor)
 
 An actor that dies is restarted by Ray (``max_restarts=-1``), and Ray sends its unfinished
@@ -142,7 +142,7 @@ class DistributedTrainer(Trainer):
         steps_before = self.env_steps
         events = self.store(batch)
         self.learn(self.env_steps - steps_before)
-        if self.agent.updates - self.version >= self.config.weights_every:
+        if self.agent.updates - self.version >= self.config.publish_every_updates:
             self.publish()
         self.fill(index)
         return {**events, **self.periodic(steps_before)}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dpgkit.config import TD3Config
+from dpgkit.config import RENAMED, TD3Config
 from dpgkit.fields import field_error
 from dpgkit.presets import PRESETS
 
@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                            type=_choice_type(field) if choices else _flag_type(hints[name]),
                            metavar=None if choices else _metavar(hints[name]),
                            help=f"{doc} ({preset}: {shown})")
+    for old, name in RENAMED.items():  # the flags' names before they said their unit
+        train.add_argument(f"--{old}", f"--{old.replace('_', '-')}", dest=name, default=None,
+                           type=_flag_type(hints[name]), help=argparse.SUPPRESS)
 
     plot = commands.add_parser("plot", help="plot runs against env steps (PNG and SVG)")
     plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",

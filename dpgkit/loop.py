@@ -142,9 +142,9 @@ class Trainer:
         def crossed(every: int) -> bool:
             return every > 0 and self.env_steps // every > steps_before // every
 
-        if crossed(config.eval_every) or self.budget_reached:
+        if crossed(config.eval_every_steps) or self.budget_reached:
             events["eval_return_mean"] = self.evaluate()
-        if crossed(config.checkpoint_every) and not self.budget_reached:
+        if crossed(config.checkpoint_every_steps) and not self.budget_reached:
             self.save_checkpoint()
         return events
 

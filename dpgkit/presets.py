@@ -8,7 +8,7 @@ import dataclasses
 import difflib
 from typing import Any
 
-from dpgkit.config import DDPGConfig, TD3Config, field_docs
+from dpgkit.config import DDPGConfig, TD3Config, current_names, field_docs
 from dpgkit.errors import ConfigError
 
 # Fujimoto et al. 2018's settings for their re-tuned DDPG ("Our DDPG") and for TD3.
@@ -85,7 +85,7 @@ def preset_config(name: str, **overrides: Any) -> DDPGConfig:
     """The preset ``name`` with some fields replaced, checked like any config."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
-    preset = PRESETS[name]
+    preset, overrides = PRESETS[name], current_names(overrides)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(preset)}
     td3_only = unknown & {f.name for f in dataclasses.fields(TD3Config)}
     if td3_only:

@@ -14,5 +14,5 @@ from dpgkit.presets import preset_config  # noqa: E402
 def tiny_config() -> DDPGConfig:
     """A fast Pendulum config: small nets and batches, short warm-up, quick evaluations."""
     return preset_config("ddpg", total_env_steps=400, warmup_steps=100, batch_size=32,
-                         actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every=200,
+                         actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every_steps=200,
                          eval_episodes=2)

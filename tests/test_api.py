@@ -11,7 +11,7 @@ from dpgkit.errors import DpgkitError
 from dpgkit.td3 import TD3Agent
 
 TINY = dict(warmup_steps=100, batch_size=32, actor_hidden=(16, 16), critic_hidden=(16, 16),
-            eval_every=200, eval_episodes=1)
+            eval_every_steps=200, eval_episodes=1)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from dpgkit.config import DDPGConfig, TD3Config
+from dpgkit.config import RENAMED, DDPGConfig, TD3Config
 from dpgkit.errors import ConfigError
 from dpgkit.fastpath import HandWrittenSteps
 from dpgkit.fields import in_range
@@ -60,3 +60,23 @@ def test_the_cli_offers_each_fields_choices():
 def test_a_constructor_default_is_the_configs(constructor, parameter, field):
     default = inspect.signature(constructor).parameters[parameter].default
     assert default == getattr(DDPGConfig(), field)
+
+
+def test_renamed_fields_are_read_under_their_old_names(tmp_path):
+    """eval_every, checkpoint_every and weights_every now say their unit; config files,
+    checkpoints, flags and keyword arguments that use the old names still work."""
+    from dpgkit.config import config_from_dict, config_to_dict
+    from dpgkit.flags import build_parser
+
+    old = {"eval_every": 500, "checkpoint_every": 0, "weights_every": 7}
+    config = preset_config("ddpg", **old)
+    assert (config.eval_every_steps, config.checkpoint_every_steps,
+            config.publish_every_updates) == (500, 0, 7)
+    saved = {**config_to_dict(preset_config("ddpg")), **old}  # a checkpoint's config, before
+    for name in RENAMED.values():
+        saved.pop(name)
+    assert config_from_dict(saved) == config
+    args = build_parser().parse_args(["train", "--eval_every", "500", "--checkpoint-every", "0",
+                                      "--weights_every", "7"])
+    assert (args.eval_every_steps, args.checkpoint_every_steps,
+            args.publish_every_updates) == (500, 0, 7)

@@ -45,8 +45,8 @@ def test_local_ray_listens_on_loopback_with_its_files_in_a_short_temp_dir(local_
 @pytest.fixture
 def config(tiny_config):
     return dataclasses.replace(tiny_config, total_env_steps=1_500, warmup_steps=200,
-                               eval_every=750, actors=2, actor_cpus=0.25, actor_batch_steps=25,
-                               weights_every=20)
+                               eval_every_steps=750, actors=2, actor_cpus=0.25,
+                               actor_batch_steps=25, publish_every_updates=20)
 
 
 def test_batch_is_time_major_with_true_final_obs_and_a_version_tag(config):
@@ -84,12 +84,12 @@ def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, conf
     trainer.replay.add = lambda *fields, streams: (stored.append((fields, streams)),
                                                    add(*fields, streams=streams))
     try:
-        while trainer.agent.updates < 3 * config.weights_every:
+        while trainer.agent.updates < 3 * config.publish_every_updates:
             trainer.step()
             for index in range(config.actors):
                 mine = [r for r, owner in trainer.pending.items() if owner == index]
                 assert len(mine) == trainer.in_flight[index] == config.max_in_flight
-        assert trainer.version >= 2 * config.weights_every  # published several times
+        assert trainer.version >= 2 * config.publish_every_updates  # published several times
         trainer.publish()
         obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
         for actor in trainer.actors:  # a request with the new weights, after the queued ones
@@ -150,8 +150,8 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(local_ray, c
 def test_cli_trains_and_resumes_a_distributed_run(local_ray, tmp_path, capsys):
     run = tmp_path / "run"
     flags = ["--steps", "800", "--warmup_steps", "100", "--batch_size", "32",
-             "--actor_hidden", "32,32", "--critic_hidden", "32,32", "--eval_every", "400",
-             "--eval_episodes", "1", "--checkpoint_every", "400", "--actors", "2",
+             "--actor_hidden", "32,32", "--critic_hidden", "32,32", "--eval_every_steps", "400",
+             "--eval_episodes", "1", "--checkpoint_every_steps", "400", "--actors", "2",
              "--actor_cpus", "0.25", "--actor_batch_steps", "20", "--no-progress",
              "--prioritized", "true", "--n_step", "3"]  # the replay options work here too
     assert main(["train", "--out", str(run), *flags]) == 0
@@ -190,7 +190,7 @@ def test_actors_are_placed_on_both_nodes_of_a_two_node_cluster(tmp_path):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     config = preset_config("ddpg", total_env_steps=400, warmup_steps=100, batch_size=32,
-                           actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every=400,
+                           actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every_steps=400,
                            eval_episodes=1, actors=2, actor_cpus=1.0,
                            ray_address=cluster.address)
     try:

@@ -139,7 +139,7 @@ def test_bf16_trains_where_onednn_has_no_bfloat16_kernels(tmp_path):
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     result = subprocess.run(
         [sys.executable, "-m", "dpgkit", "train", "--bf16", "true", "--steps", "300",
-         "--warmup_steps", "100", "--eval_every", "300", "--eval_episodes", "1",
+         "--warmup_steps", "100", "--eval_every_steps", "300", "--eval_episodes", "1",
          "--actor_hidden", "32,32", "--critic_hidden", "32,32", "--out", str(tmp_path / "run"),
          "--no-progress"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ COUNTING = "dpgkit-test/Counting-v0"
 
 def counting_trainer(tmp_path, **overrides) -> Trainer:
     settings = dict(env_id=COUNTING, actor_hidden=(8,), critic_hidden=(8,), batch_size=4,
-                    warmup_steps=6, total_env_steps=1000, eval_every=1000, eval_episodes=1)
+                    warmup_steps=6, total_env_steps=1000, eval_every_steps=1000, eval_episodes=1)
     config = preset_config("ddpg", **{**settings, **overrides})
     return Trainer(config, tmp_path / "run")
 
