@@ -178,8 +178,10 @@ def measure_dpgkit_learning(spec: dict[str, Any]) -> dict[str, Any]:
         bf16=spec.get("bf16", False))
     if spec["algo"] == "td3":
         overrides |= {k: spec[k] for k in ("target_noise", "target_noise_clip", "policy_delay")}
-    if "checkpoint_every" in {f.name for f in dataclasses.fields(preset_config(spec["algo"]))}:
-        overrides["checkpoint_every"] = 0  # periodic checkpoints off: only "at the end", never
+    fields = {f.name for f in dataclasses.fields(preset_config(spec["algo"]))}
+    for name in ("checkpoint_every", "checkpoint_every_steps"):  # its name before and after
+        if name in fields:
+            overrides[name] = 0  # periodic checkpoints off: only "at the end", never
     config = preset_config(spec["algo"], **overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, Path(tmp) / "run")
