@@ -74,11 +74,17 @@ class DDPGAgent:
                                            config.critic_weight_decay)
         self.updates = 0
         self.td_error = torch.zeros(0)  # y - Q_w(s, a) of the last critic update
+        self.gradient_steps = self._gradient_steps(critics, critic_targets)
+
+    def _gradient_steps(self, critics: list[Critic], critic_targets: list[Critic]
+                        ) -> AutogradSteps | HandWrittenSteps:
+        """The gradient steps, chosen once: by hand (:mod:`dpgkit.fastpath`) with
+        ``fast_update`` where they know every layer of the networks, else autograd's."""
         networks = (self.actor, critics, self.actor_target, critic_targets,
                     self.actor_optimizer, self.critic_optimizer)
-        self.gradient_steps: AutogradSteps | HandWrittenSteps = (
-            HandWrittenSteps(*networks, bf16=config.bf16)
-            if config.fast_update and supports(self.actor, *critics) else AutogradSteps(*networks))
+        if self.config.fast_update and supports(self.actor, *critics):
+            return HandWrittenSteps(*networks, bf16=self.config.bf16)
+        return AutogradSteps(*networks)
 
     def critic_pairs(self) -> list[tuple[Critic, Critic]]:
         """(online, target) for every critic: Q_w and Q' here (TD3 adds its second pair)."""
