@@ -124,8 +124,8 @@ def main() -> None:
         [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
     sys.path.insert(0, here)
 
-    from dpgkit.config import preset_config
     from dpgkit.distributed import DistributedTrainer, import_ray
+    from dpgkit.presets import preset_config
 
     base = preset_config("ddpg", env_id=ENV_ID, total_env_steps=10**9, eval_every=10**9,
                          checkpoint_every=0, warmup_steps=0, actor_cpus=0.25,

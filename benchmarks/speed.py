@@ -215,7 +215,7 @@ def shared_settings(args: argparse.Namespace, algo: str, env_id: str, threads: i
     """The settings both implementations get. gamma, tau and TD3's target smoothing and policy
     delay come from dpgkit's preset of the same name (``ddpg``: gamma 0.98; ``td3``: 0.99), so
     the two sides are set from one source."""
-    from dpgkit.config import preset_config
+    from dpgkit.presets import preset_config
 
     preset = preset_config(algo)
     settings = dict(
@@ -236,7 +236,7 @@ def measure_dpgkit_learning(spec: dict[str, Any]) -> dict[str, Any]:
     ``Trainer.step()`` calls, each one env step and one update."""
     import torch
 
-    from dpgkit.config import preset_config
+    from dpgkit.presets import preset_config
     from dpgkit.train import Trainer
 
     overrides = dict(
@@ -249,8 +249,10 @@ def measure_dpgkit_learning(spec: dict[str, Any]) -> dict[str, Any]:
         bf16=spec.get("bf16", False))
     if spec["algo"] == "td3":
         overrides |= {k: spec[k] for k in ("target_noise", "target_noise_clip", "policy_delay")}
-    if "checkpoint_every" in {f.name for f in dataclasses.fields(preset_config(spec["algo"]))}:
-        overrides["checkpoint_every"] = 0  # periodic checkpoints off: only "at the end", never
+    fields = {f.name for f in dataclasses.fields(preset_config(spec["algo"]))}
+    for name in ("checkpoint_every", "checkpoint_every_steps"):  # its name before and after
+        if name in fields:
+            overrides[name] = 0  # periodic checkpoints off: only "at the end", never
     config = preset_config(spec["algo"], **overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, Path(tmp) / "run")
@@ -401,7 +403,7 @@ def learning_section(args: argparse.Namespace) -> str:
             for threads in args.threads:
                 settings = shared_settings(args, algo, env_id, threads)
                 rows.append(learning_row(settings, learning_runs(settings, names, args.repeats)))
-    from dpgkit.config import preset_config
+    from dpgkit.presets import preset_config
 
     td3 = preset_config("td3")
     hidden = "-".join(map(str, args.hidden))
@@ -634,7 +636,7 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from dpgkit.agent import DDPGAgent
-    from dpgkit.config import preset_config
+    from dpgkit.presets import preset_config
     from dpgkit.replay import ReplayBuffer
 
     torch.set_num_threads(spec["threads"])

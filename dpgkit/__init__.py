@@ -8,11 +8,11 @@ The Python API (see ``dpgkit.api``)::
     agent.predict(obs)
 """
 
-__version__ = "0.1.0"
-
-from dpgkit.api import DDPG, TD3, load  # noqa: E402
-from dpgkit.config import PRESETS, DDPGConfig, TD3Config, preset_config  # noqa: E402
-from dpgkit.train import train  # noqa: E402
+from dpgkit.api import DDPG, TD3, load
+from dpgkit.config import DDPGConfig, TD3Config
+from dpgkit.presets import PRESETS, preset_config
+from dpgkit.train import train
+from dpgkit.version import __version__
 
 __all__ = ["DDPG", "TD3", "load", "train", "DDPGConfig", "TD3Config", "PRESETS", "preset_config",
            "__version__"]

@@ -9,9 +9,11 @@ named equations of :mod:`dpgkit.equations` and nothing else clever:
     theta <- theta - lr * grad_theta actor_loss(Q_w(s, mu_theta(s)))  # critic frozen
     theta' <- soft_update(theta', theta, tau);  w' <- soft_update(w', w, tau)
 
-The two gradient steps are written here with autograd: the reference path, the one to read.
-By default (``fast_update``) the same steps run through :mod:`dpgkit.fastpath`, the chain rule
-written out by hand for these MLPs; ``tests/test_fastpath.py`` checks both give one update.
+The two gradient steps and the soft update are the three calls of the agent's
+``gradient_steps``, chosen once, when the agent is built: autograd's
+(:mod:`dpgkit.autograd_steps`, the one to read) or, by default (``fast_update``), the same steps
+with the chain rule written out by hand for these MLPs (:mod:`dpgkit.fastpath`);
+``tests/test_fastpath.py`` checks both give one update.
 """
 
 import copy
@@ -21,14 +23,15 @@ import torch
 from torch import Tensor, nn
 
 from dpgkit import torchops
+from dpgkit.autograd_steps import AutogradSteps
+from dpgkit.batch import Batch
 from dpgkit.config import DDPGConfig
-from dpgkit.equations import actor_loss, critic_loss, soft_update, td_target
-from dpgkit.fastpath import FastUpdate, supports
+from dpgkit.equations import td_target
+from dpgkit.fastpath import HandWrittenSteps, supports
 from dpgkit.networks import Actor, Critic
-from dpgkit.replay import Batch
 
 
-def _frozen_copy(module: nn.Module) -> nn.Module:
+def frozen_copy(module: nn.Module) -> nn.Module:
     """A target network: a copy that never takes gradients and always runs in eval mode."""
     target = copy.deepcopy(module)
     target.requires_grad_(False)
@@ -41,12 +44,6 @@ def _optimizer(params: list[nn.Parameter], name: str, lr: float, weight_decay: f
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay,
                                 fused=torchops.has("fused_adam"))
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
-
-
-def _gradient_step(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 class DDPGAgent:
@@ -67,26 +64,27 @@ class DDPGAgent:
                                config.final_init)
             self.critic = Critic(obs_dim, action_dim, config.critic_hidden,
                                  config.critic_action_layer, config.batch_norm, config.final_init)
-        self.actor_target = _frozen_copy(self.actor)
-        self.critic_target = _frozen_copy(self.critic)
+        self.actor_target = frozen_copy(self.actor)
+        self.critic_target = frozen_copy(self.critic)
         self.actor_optimizer = _optimizer(list(self.actor.parameters()), config.optimizer,
                                           config.actor_lr, 0.0)
-        critics, critic_targets = zip(*self.critic_pairs(), strict=True)
+        critics, critic_targets = (list(nets) for nets in zip(*self.critic_pairs(), strict=True))
         self.critic_optimizer = _optimizer([p for c in critics for p in c.parameters()],
                                            config.optimizer, config.critic_lr,
                                            config.critic_weight_decay)
         self.updates = 0
         self.td_error = torch.zeros(0)  # y - Q_w(s, a) of the last critic update
-        self.fast = self._fast_path(list(critics), list(critic_targets))
+        self.gradient_steps = self._gradient_steps(critics, critic_targets)
 
-    def _fast_path(self, critics: list[Critic], critic_targets: list[Critic]
-                   ) -> FastUpdate | None:
-        """The hand-written update (:mod:`dpgkit.fastpath`), unless switched off or the
-        networks have batch norm; None means the reference path below."""
+    def _gradient_steps(self, critics: list[Critic], critic_targets: list[Critic]
+                        ) -> AutogradSteps | HandWrittenSteps:
+        """The gradient steps, chosen once: by hand (:mod:`dpgkit.fastpath`) with
+        ``fast_update`` where they know every layer of the networks, else autograd's."""
+        networks = (self.actor, critics, self.actor_target, critic_targets,
+                    self.actor_optimizer, self.critic_optimizer)
         if self.config.fast_update and supports(self.actor, *critics):
-            return FastUpdate(self.actor, critics, self.actor_target, critic_targets,
-                              self.action_dim, bf16=self.config.bf16)
-        return None
+            return HandWrittenSteps(*networks, bf16=self.config.bf16)
+        return AutogradSteps(*networks)
 
     def critic_pairs(self) -> list[tuple[Critic, Critic]]:
         """(online, target) for every critic: Q_w and Q' here (TD3 adds its second pair)."""
@@ -100,12 +98,7 @@ class DDPGAgent:
         """
         obs_t = torch.as_tensor(obs, dtype=torch.float32)
         single = obs_t.ndim == 1
-        obs_t = obs_t.unsqueeze(0) if single else obs_t
-        if self.fast is not None:  # the same layers, without nn.Module's per-call overhead
-            action = self.fast.actor(obs_t)
-        else:
-            self.actor.eval()  # batch norm, if any, uses its running statistics when acting
-            action = self.actor(obs_t)
+        action = self.gradient_steps.act(obs_t.unsqueeze(0) if single else obs_t)
         return action[0].numpy() if single else action.numpy()
 
     def update(self, batch: Batch) -> dict[str, float]:
@@ -116,61 +109,34 @@ class DDPGAgent:
         self.updates += 1
         return {**critic_info, **actor_info}
 
-    def next_q(self, next_obs: Tensor) -> Tensor:
-        """Q'(s', mu'(s')): the target critic at the target actor's action, shape (B,)."""
-        nets = self if self.fast is None else self.fast  # the same networks, run without nn.Module
-        return nets.critic_target(next_obs, nets.actor_target(next_obs))
-
-    def discount(self, batch: Batch) -> float | Tensor:
-        """gamma, or gamma^m per transition where the batch holds m-step returns."""
-        return self.config.gamma if batch.steps is None else self.config.gamma ** batch.steps
-
     def update_critic(self, batch: Batch) -> dict[str, float]:
-        """One gradient step on critic_loss(Q_w(s, a), y); keeps delta = y - Q_w(s, a) in
-        ``td_error`` (for prioritized replay)."""
+        """One gradient step on critic_loss(Q_w(s, a), y), for every critic; keeps
+        delta = y - Q_w(s, a) in ``td_error`` (for prioritized replay)."""
         with torch.no_grad():
             y = td_target(batch.reward, batch.terminated, self.next_q(batch.next_obs),
                           self.discount(batch))
-        if self.fast is not None:  # the same step, by hand
-            (q,), loss = self.fast.critic_step(batch.obs, batch.action, y, batch.weights,
-                                               self.critic_optimizer)
-        else:
-            self.critic.train()
-            q = self.critic(batch.obs, batch.action)
-            loss = critic_loss(q, y, batch.weights)
-            _gradient_step(self.critic_optimizer, loss)
+        (q, *_), loss = self.gradient_steps.critic_step(batch.obs, batch.action, y,
+                                                        batch.weights)
         self.td_error = (y - q).detach()
         return {"critic_loss": loss.item(), "q_mean": q.mean().item()}
 
     def update_actor(self, batch: Batch) -> dict[str, float]:
-        """One gradient step on actor_loss(Q_w(s, mu_theta(s))), the critic held fixed.
-
-        The critic's parameters are frozen for this step: the gradient flows through Q only to
-        its action input, grad_a Q(s, a) at a = mu(s), and on into the actor (the DPG theorem).
-        """
-        if self.fast is not None:  # the same step, by hand
-            return {"actor_loss": self.fast.actor_step(batch.obs, self.actor_optimizer).item()}
-        self.actor.train()
-        self.critic.requires_grad_(False)
-        try:
-            loss = actor_loss(self.critic(batch.obs, self.actor(batch.obs)))
-            _gradient_step(self.actor_optimizer, loss)
-        finally:
-            self.critic.requires_grad_(True)
-        return {"actor_loss": loss.item()}
+        """One gradient step on actor_loss(Q_w(s, mu_theta(s))), the critic held fixed."""
+        return {"actor_loss": self.gradient_steps.actor_step(batch.obs).item()}
 
     def update_targets(self) -> None:
         """theta' <- tau theta + (1 - tau) theta' and w' <- tau w + (1 - tau) w'."""
-        if self.fast is not None:  # the same rule for all targets at once, on the flat layout
-            self.fast.soft_update(self.config.tau)
-            return
-        for target, online in self.target_pairs():
-            soft_update(target, online, self.config.tau)
+        self.gradient_steps.soft_update(self.config.tau)
 
-    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        """(target, online) for every target network."""
-        return [(self.actor_target, self.actor),
-                *((target, critic) for critic, target in self.critic_pairs())]
+    def next_q(self, next_obs: Tensor) -> Tensor:
+        """Q'(s', mu'(s')): the target critic at the target actor's action, shape (B,)."""
+        (next_q,) = self.gradient_steps.target_q(
+            next_obs, self.gradient_steps.target_action(next_obs))
+        return next_q
+
+    def discount(self, batch: Batch) -> float | Tensor:
+        """gamma, or gamma^m per transition where the batch holds m-step returns."""
+        return self.config.gamma if batch.steps is None else self.config.gamma ** batch.steps
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimisers by name (the keys used in checkpoints)."""

@@ -14,7 +14,6 @@ False stops early. ``steps`` is the same as an iterator.
 import copy
 import dataclasses
 import itertools
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,13 @@ import numpy as np
 
 from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import load_agent
-from dpgkit.config import DDPGConfig, preset_config
+from dpgkit.config import DDPGConfig
 from dpgkit.envs import ActionScaler
 from dpgkit.errors import DpgkitError
-from dpgkit.train import Trainer
+from dpgkit.loop import Trainer
+from dpgkit.presets import preset_config
+from dpgkit.rundir import default_run_dir
+from dpgkit.train import resume_trainer
 
 _instances = itertools.count()
 
@@ -52,9 +54,7 @@ class DDPG:
                  run_dir: str | Path | None = None, **settings: Any) -> None:
         self.config: DDPGConfig = preset_config(preset or self.default_preset,
                                                 env_id=_env_id(env), **settings)
-        self.run_dir = Path(run_dir) if run_dir is not None else Path("runs") / (
-            f"{self.config.env_id.replace('/', '_')}-{self.config.preset}-seed{self.config.seed}"
-            f"-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(self.config)
         self._named_run_dir = run_dir is not None
         self.trainer: Trainer | None = None
         self._policy: tuple[DDPGAgent, ActionScaler] | None = None
@@ -63,7 +63,7 @@ class DDPG:
     def resume(cls, run_dir: str | Path) -> "DDPG":
         """Continue the run in ``run_dir`` (from its newest checkpoint) with ``learn``."""
         self = cls.__new__(cls)
-        self.trainer = Trainer.resume(Path(run_dir))
+        self.trainer = resume_trainer(Path(run_dir))
         self.config, self.run_dir, self._policy = self.trainer.config, Path(run_dir), None
         self._named_run_dir = True
         return self
@@ -84,7 +84,7 @@ class DDPG:
         trainer = self.trainer
         trainer.config = self.config = dataclasses.replace(self.config,
                                                            total_env_steps=total_env_steps)
-        while not trainer.done:
+        while not trainer.budget_reached:
             events = trainer.step()
             yield {"env_steps": trainer.env_steps, **events}
         trainer.finish(close=False)  # checkpoint, curve.png and summary.json, as the CLI writes

@@ -27,10 +27,12 @@ import safetensors.torch
 import torch
 from torch import Tensor
 
+from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
 from dpgkit.config import config_from_dict
 from dpgkit.errors import CheckpointError, DpgkitError
 from dpgkit.td3 import make_agent
+from dpgkit.version import __version__
 
 FORMAT = "dpgkit-checkpoint"
 FORMAT_VERSION = 3  # 3: replay stored once per field (rows, cursors)
@@ -43,8 +45,6 @@ def library_versions() -> dict[str, str]:
     """Versions of dpgkit and of the libraries a result depends on."""
     import gymnasium
 
-    from dpgkit import __version__
-
     return {"dpgkit": __version__, "torch": torch.__version__, "gymnasium": gymnasium.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 
@@ -54,7 +54,7 @@ def library_versions() -> dict[str, str]:
 def agent_tensors(agent: DDPGAgent) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Every network parameter and buffer, and the optimisers' state, as flat named tensors;
     the optimisers' settings (param_groups) as JSON. Each is a copy: with the fast path they are
-    views of shared flat tensors (:mod:`dpgkit.fastpath`), which safetensors will not save."""
+    views of shared flat tensors (:mod:`dpgkit.flatlayout`), which safetensors will not save."""
     tensors = {f"{name}.{key}": value.clone() for name, module in agent.modules().items()
                for key, value in module.state_dict().items()}
     groups = {}
@@ -175,7 +175,7 @@ def find_checkpoint(path: Path) -> Path:
     """The checkpoint ``path`` names: a checkpoint directory, or a run directory (its newest)."""
     if (path / META_FILE).is_file():
         return path
-    found = list_checkpoints(path / "checkpoints")
+    found = list_checkpoints(rundir.checkpoints_dir(path))
     if not found:
         raise CheckpointError(f"no checkpoint in {path}: give a run directory written by "
                               "`dpgkit train` (it holds checkpoints/step-*/)")

@@ -1,141 +1,26 @@
-"""The ``dpgkit`` command: ``dpgkit train`` and ``dpgkit eval``.
+"""The ``dpgkit`` command: ``dpgkit train``, ``plot``, ``export`` and ``eval``.
 
 Every :class:`~dpgkit.config.DDPGConfig` field is a ``train`` flag of the same name
 (``--tau 0.005``; ``--actor-lr`` is accepted for ``--actor_lr``), with the field's documentation
-as its help. Bad input ends with one line ``dpgkit: error: ...`` and exit status 2.
+as its help (:mod:`dpgkit.flags` declares them). Bad input ends with one line
+``dpgkit: error: ...`` and exit status 2.
 """
 
 import argparse
 import json
-import re
 import sys
-import time
-import typing
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from dpgkit.config import PRESETS, DDPGConfig, TD3Config, field_docs, preset_config
+from dpgkit import rundir
+from dpgkit.config import DDPGConfig, field_docs
 from dpgkit.errors import Diverged, DpgkitError, DpgkitWarning, Interrupted, writable_directory
+from dpgkit.flags import EXIT_BAD_INPUT, build_parser
+from dpgkit.presets import preset_config
 
-EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
-SHORT_FLAGS = {"env_id": "--env", "total_env_steps": "--steps"}
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        if message.endswith("expected one argument"):  # e.g. --actor_lr -1e-3
-            message += " (a value starting with '-' goes after '=', as in --actor_lr=-1e-3)"
-        self.exit(EXIT_BAD_INPUT, f"dpgkit: error: {message} (see {self.prog} --help)\n")
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _parse_sizes(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.replace(" ", ",").split(",") if part)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layer sizes such as 256,256, got {text!r}"
-                                         ) from None
-
-
-def _flag_type(annotation: Any) -> Callable[[str], Any]:
-    if typing.get_origin(annotation) is tuple:
-        return _parse_sizes
-    return {bool: _parse_bool}.get(annotation, annotation)
-
-
-def _metavar(annotation: Any) -> str:
-    if typing.get_origin(annotation) is tuple:
-        return "SIZES"
-    return {int: "N", float: "X", bool: "BOOL", str: "NAME"}[annotation]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dpgkit", description="Deterministic policy-gradient RL: DDPG and TD3.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    train = commands.add_parser("train", help="train an agent and write a run directory",
-                                description="Train DDPG or TD3; every config field is a flag.")
-    train.add_argument("--preset", default=None, choices=list(PRESETS),
-                       help="settings to start from (default: ddpg)")
-    train.add_argument("--out", type=Path, default=None,
-                       help="run directory (default: runs/<env>-<preset>-seed<N>-<time>)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
-                       help="continue the run in RUN_DIR from its newest checkpoint (its saved "
-                            "config is used; only --steps may change)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the run directory --out if it already holds a run")
-    train.add_argument("--config", type=Path, default=None, metavar="FILE",
-                       help="a JSON file of config fields (applied over the preset; flags win)")
-    train.add_argument("--seeds", default=None, metavar="SEEDS",
-                       help="train several seeds (0-4 or 0,3,7) in parallel into OUT/seed<N>, "
-                            "with an aggregate OUT/summary.json")
-    train.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="with --seeds: runs at a time (default: one per core)")
-    hints = typing.get_type_hints(TD3Config)
-    for name, doc in field_docs().items():
-        if name == "preset":
-            continue
-        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-        if name in SHORT_FLAGS:
-            flags.insert(0, SHORT_FLAGS[name])
-        preset = "ddpg" if hasattr(PRESETS["ddpg"], name) else "td3"
-        default = getattr(PRESETS[preset], name)
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        train.add_argument(*flags, dest=name, type=_flag_type(hints[name]), default=None,
-                           metavar=_metavar(hints[name]), help=f"{doc} ({preset}: {shown})")
-
-    plot = commands.add_parser("plot", help="plot runs against env steps (PNG and SVG)")
-    plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
-                      help="run directories, or --seeds directories (drawn as mean +- std)")
-    plot.add_argument("-o", "--output", type=Path, default=Path("plot.png"),
-                      help="output file; .png and .svg are both written (default: plot.png)")
-    plot.add_argument("--metric", default="eval_return_mean",
-                      help="a metrics.csv column (default: eval_return_mean)")
-    plot.add_argument("--reference", default=None, metavar="TASK",
-                      help="overlay TD3's published curve: HalfCheetah, Hopper or Walker2d")
-
-    export = commands.add_parser("export", help="export the policy as a standalone model")
-    export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
-                        help="onnx (opset 18) or torchscript (default: onnx)")
-    export.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
-                        help="output file (default: RUN_DIR/policy.onnx or RUN_DIR/policy.pt; "
-                             "for a checkpoint directory, policy-<its name>.onnx or .pt in its "
-                             "run)")
-
-    evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default: 10)")
-    evaluate.add_argument("--seed", type=int, default=0,
-                          help="episode k starts from env.reset(seed=SEED + k) (default: 0)")
-    evaluate.add_argument("--video", type=Path, default=None, metavar="DIR",
-                          help="record every episode to DIR as mp4 (no display needed; MuJoCo "
-                               "tasks need Debian's libosmesa6)")
-    evaluate.add_argument("--env", default=None, metavar="NAME",
-                          help="the environment to evaluate on (default: the checkpoint's). "
-                               "Needed when the checkpoint's env names a Python module "
-                               "(module:Class or module:Id-v0): dpgkit imports such a module "
-                               "only when you name it")
-    return parser
-
-
-def _default_run_dir(config: DDPGConfig, seeds: str | None = None) -> Path:
-    env = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.env_id)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    which = f"seeds{seeds.replace(',', '_')}" if seeds else f"seed{config.seed}"
-    return Path("runs") / f"{env}-{config.preset}-{which}-{stamp}"
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -152,10 +37,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         return _resume(args, overrides, console)
     config = preset_config(args.preset or "ddpg", **{**_config_file(args.config), **overrides})
-    run_dir = args.out or _default_run_dir(config, args.seeds)
+    run_dir = args.out or rundir.default_run_dir(config, args.seeds)
     if args.overwrite:  # the env is checked first, so a refused run deletes nothing
         make_env(config.env_id).close()
-        _remove_run_dir(run_dir)
+        rundir.remove_earlier_run(run_dir)
     if args.seeds is not None:
         return _train_seeds(args, config, run_dir, console)
     summary = train(config, run_dir, console, progress=not args.no_progress)
@@ -195,48 +80,6 @@ def _config_file(path: Path | None) -> dict[str, Any]:
     return data
 
 
-# what dpgkit writes into a run directory (train, eval, export); --overwrite deletes nothing else
-RUN_FILES = {"config.json", "metrics.csv", "summary.json", "curve.png", "eval.json",
-             "divergence.json", "checkpoints", "videos", "policy.onnx", "policy.pt"}
-
-
-def _foreign_entries(run_dir: Path, seeds: bool = True) -> list[str]:
-    """The entries of ``run_dir`` that dpgkit does not write into a run (or, with ``seeds``,
-    into a directory of ``seed<N>/`` runs), relative to ``run_dir``."""
-    foreign = []
-    for entry in sorted(run_dir.iterdir()):
-        name = entry.name
-        if seeds and entry.is_dir() and name.startswith("seed") and name[4:].isdigit():
-            foreign += [f"{name}/{inner}" for inner in _foreign_entries(entry, seeds=False)]
-        elif not (name in RUN_FILES or name.startswith("events.out.tfevents.")
-                  or (name.startswith("policy") and name.endswith((".onnx", ".pt")))):
-            foreign.append(name)
-    return foreign
-
-
-def _remove_run_dir(run_dir: Path) -> None:
-    """Delete an earlier run's directory for --overwrite, never anything that is not one."""
-    import shutil
-
-    if not run_dir.exists():
-        return
-    if not run_dir.is_dir():
-        raise DpgkitError(f"--out {run_dir} is a file, not a run directory: choose another "
-                          "--out (--overwrite replaces only an earlier run)")
-    if not any(run_dir.iterdir()):
-        return
-    is_run = (run_dir / "metrics.csv").is_file() or any(run_dir.glob("seed*/metrics.csv"))
-    foreign = _foreign_entries(run_dir)
-    if not is_run or foreign:
-        what = ("no metrics.csv" if not is_run
-                else "files dpgkit did not write: " + ", ".join(foreign[:5])
-                + (", ..." if len(foreign) > 5 else ""))
-        raise DpgkitError(f"{run_dir} does not look like a dpgkit run directory ({what}); "
-                          "--overwrite deletes only runs: remove it yourself or choose "
-                          "another --out")
-    shutil.rmtree(run_dir)
-
-
 def _print_summary(console: Any, summary: dict[str, Any], run_dir: Path) -> None:
     console.print(f"final evaluation: return {summary['eval_return_mean']:.2f} +- "
                   f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
@@ -256,7 +99,7 @@ def _train_seeds(args: argparse.Namespace, config: DDPGConfig, out: Path, consol
     finished = len(seeds) - len(summary["diverged"])
     console.print(f"over {finished} of {len(seeds)} seeds: eval return "
                   f"{summary['eval_return_mean']:.2f} +- {summary['eval_return_std']:.2f} "
-                  f"({summary['wall_seconds']:.0f} s); summary: {out / 'summary.json'}")
+                  f"({summary['wall_seconds']:.0f} s); summary: {out / rundir.SUMMARY}")
     return EXIT_DIVERGED if summary["diverged"] else 0
 
 
@@ -336,8 +179,8 @@ def _eval(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right")
     table.add_row(*(f"{result['return_' + c]:.2f}" for c in ("mean", "std", "min", "max")))
     Console().print(table)
-    if args.run_dir.joinpath("checkpoints").is_dir():
-        (args.run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    if rundir.checkpoints_dir(args.run_dir).is_dir():
+        rundir.write_json(args.run_dir / rundir.EVAL, result)
     if args.video:
         print(f"videos: {', '.join(sorted(p.name for p in args.video.glob('*.mp4')))} in "
               f"{args.video}")

@@ -3,11 +3,9 @@
 A :class:`Collector` steps its own ``num_envs`` envs with the learner's latest published actor
 weights and returns ``actor_batch_steps`` steps of them as one batch, tagged with the policy
 version that chose the actions. :mod:`dpgkit.distributed` runs one inside each Ray actor. Per
-step it does what the single-process loop does, with the same functions:
-
-    a  = explore_actions(...)        uniform in [-1, 1] while the learner is in warm-up, else
-                                     clip(mu(s) + noise, -1, 1), the noise scaled for this actor
-    s' = step_envs(...)              SAME_STEP autoreset; the true final obs at an episode end
+step it does what the single-process loop does, with the same :class:`~dpgkit.acting.Acting`:
+uniform actions while the learner is in warm-up, else clip(mu(s) + noise, -1, 1) with the noise
+scaled for this actor; SAME_STEP autoreset, the true final obs at an episode end.
 
 It never computes a gradient; the learner never steps an env.
 """
@@ -18,13 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from dpgkit.acting import Acting, Transition
 from dpgkit.config import DDPGConfig
-from dpgkit.envs import ActionScaler, make_vector_env
-from dpgkit.noise import make_noise, noise_scale
+from dpgkit.envs import make_vector_env
+from dpgkit.noise import make_noise
 from dpgkit.td3 import make_agent
-from dpgkit.train import Episode, end_episodes, explore_actions, step_envs
-
-BATCH_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated")
 
 
 def actor_noise_factor(index: int, actors: int, spread: float) -> float:
@@ -51,19 +47,18 @@ class Collector:
         # [seed, 1 + index, start] never equals the learner's SeedSequence(seed).
         seeds = np.random.SeedSequence([config.seed, 1 + index, start])
         warmup_seeds, noise_seeds, env_seeds = seeds.spawn(3)
-        self.warmup_rng = np.random.default_rng(warmup_seeds)
-        self.envs = make_vector_env(config.env_id, config.num_envs, "sync")
-        self.scaler = ActionScaler.for_space(self.envs.single_action_space)
-        obs_dim = int(self.envs.single_observation_space.shape[0])
-        action_dim = int(self.envs.single_action_space.shape[0])
+        envs = make_vector_env(config.env_id, config.num_envs, "sync")
+        obs_dim = int(envs.single_observation_space.shape[0])
+        action_dim = int(envs.single_action_space.shape[0])
         self.agent = make_agent(obs_dim, action_dim, config)  # only its actor is used
-        self.noise = make_noise(config, action_dim, np.random.default_rng(noise_seeds),
-                                config.num_envs)
-        self.initial_noise_sigma = self.noise.sigma * actor_noise_factor(
-            index, max(config.actors, 1), config.actor_noise_spread)
-        self.episodes = [Episode() for _ in range(config.num_envs)]
-        self.obs, _ = self.envs.reset(seed=int(env_seeds.generate_state(1)[0] >> 1))
-        self.noise.reset()
+        noise = make_noise(config, action_dim, np.random.default_rng(noise_seeds),
+                           config.num_envs)
+        initial_sigma = noise.sigma * actor_noise_factor(index, max(config.actors, 1),
+                                                         config.actor_noise_spread)
+        obs, _ = envs.reset(seed=int(env_seeds.generate_state(1)[0] >> 1))
+        noise.reset()
+        self.acting = Acting(config, envs, obs, self.agent, noise, initial_sigma,
+                             np.random.default_rng(warmup_seeds))
         self.version = -1  # no weights yet: the learner sends them with the first request
 
     def set_weights(self, weights: dict[str, np.ndarray], version: int) -> None:
@@ -76,28 +71,19 @@ class Collector:
         """Step every env ``actor_batch_steps`` times, acting as the learner's loop would at
         ``env_steps`` (warm-up, noise schedule).
 
-        Returns the batch: each field of BATCH_FIELDS with shape (T, num_envs, ...), time first
-        (``next_obs`` is the true final obs where an episode ended); ``actor`` (this index),
-        ``version`` (of the policy that acted), ``episodes`` (env, return, length of each episode
-        that ended) and ``seconds`` (the time it took).
+        Returns the batch: each field of :class:`~dpgkit.acting.Transition` with shape
+        (T, num_envs, ...), time first (``next_obs`` is the true final obs where an episode
+        ended); ``actor`` (this index), ``version`` (of the policy that acted), ``episodes``
+        (env, return, length of each episode that ended) and ``seconds`` (the time it took).
         """
         config, started = self.config, time.perf_counter()
-        rows: list[tuple[np.ndarray, ...]] = []
+        rows: list[Transition] = []
         ended: list[tuple[int, float, int]] = []
         for t in range(config.actor_batch_steps):
-            now = env_steps + t * config.num_envs
-            self.noise.sigma = self.initial_noise_sigma * noise_scale(
-                now, config.noise_decay, config.noise_decay_start, config.noise_decay_end,
-                config.noise_final_scale)
-            action = explore_actions(self.agent, self.obs, self.noise, now, config,
-                                     self.warmup_rng)
-            self.obs, transition = step_envs(self.envs, self.scaler, self.obs, action)
+            transition, episodes = self.acting.step(env_steps + t * config.num_envs)
             rows.append(transition)
-            _, _, reward, _, terminated, truncated = transition
-            for i, episode in end_episodes(self.episodes, reward, terminated, truncated):
-                ended.append((i, episode.total_reward, episode.length))
-                self.noise.reset(i)
-        columns = zip(BATCH_FIELDS, zip(*rows, strict=True), strict=True)
+            ended += [(i, episode.total_reward, episode.length) for i, episode in episodes]
+        columns = zip(Transition._fields, zip(*rows, strict=True), strict=True)
         batch: dict[str, Any] = {
             name: np.stack(column).astype(np.float32 if name != "truncated" else bool)
             for name, column in columns}
@@ -105,4 +91,4 @@ class Collector:
                 "seconds": time.perf_counter() - started}
 
     def close(self) -> None:
-        self.envs.close()
+        self.acting.envs.close()

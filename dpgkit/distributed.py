@@ -2,14 +2,14 @@
 
 Each Ray actor runs a :class:`~dpgkit.collector.Collector` (its own envs, a CPU copy of the
 policy, its own noise scale) and answers ``collect`` requests with a batch of transitions tagged
-with the policy version that chose them. The learner is a :class:`~dpgkit.train.Trainer`: it
+with the policy version that chose them. The learner is a :class:`~dpgkit.loop.Trainer`: it
 keeps the replay, the agent, the counters, evaluations, checkpoints and ``--resume``; only its
 ``step`` differs. One learner step:
 
     wait for any actor's batch; store it (rows of each env's stream in time order)
     make the updates due (updates_per_step per new transition: the replay ratio is fixed, so
         actors faster than the learner wait: that is the backpressure)
-    every weights_every updates: publish the actor weights with one ray.put
+    every publish_every_updates updates: publish the actor weights with one ray.put
     send that actor its next request (never more than max_in_flight per actor)
 
 An actor that dies is restarted by Ray (``max_restarts=-1``), and Ray sends its unfinished
@@ -23,11 +23,8 @@ actor starts new episodes, and its unfinished one just stops (the replay sees th
 transition does not start at the stream's last s', so none reaches across the cut).
 """
 
-import json
-import math
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -35,58 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from dpgkit.collector import BATCH_FIELDS, Collector
+from dpgkit import resume, rundir
+from dpgkit.acting import Episode, Transition
+from dpgkit.collector import Collector
 from dpgkit.config import DDPGConfig
 from dpgkit.errors import DpgkitError, Interrupted
+from dpgkit.loop import Trainer
 from dpgkit.metrics import RunningMeans
-from dpgkit.train import Episode, Trainer
+from dpgkit.ray_cluster import import_ray, start_ray
 
 # An actor that fails this many requests in a row, with no batch in between, stops the run.
 MAX_FAILURES_IN_A_ROW = 5
-
-
-def import_ray(local: bool = True) -> Any:
-    """The ``ray`` module, or a DpgkitError that says how to install it.
-
-    ``local``: Ray will start here, not join a cluster. Ray then picks loopback as this node's
-    address (and binds its servers to it) rather than the network interface, if it is imported
-    for the first time now (the variable is read at import, and by Ray's child processes).
-    Token authentication is asked for explicitly (Ray 2.60 turns it on for a new local Ray
-    anyway, with a warning); a user's own RAY_AUTH_MODE wins. A cluster sets its own.
-    """
-    if local:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    try:
-        import ray
-    except ImportError:
-        raise DpgkitError("--actors needs Ray, which is not installed: "
-                          "pip install 'dpgkit[distributed]'") from None
-    return ray
-
-
-def start_ray(config: DDPGConfig) -> Path | None:
-    """Join the cluster at ``config.ray_address``, or start a local Ray on loopback with its
-    temporary files in a new short temp dir (sockets must fit in 107 characters); return that
-    dir, to delete at the end. Nothing happens if Ray is already running in this process (a
-    test's or a notebook's): returns None."""
-    ray = import_ray(local=not config.ray_address)
-    if ray.is_initialized():
-        return None
-    if config.ray_address:
-        try:
-            ray.init(address=config.ray_address, logging_level="warning")
-        except ConnectionError as error:
-            raise DpgkitError(f"cannot join the Ray cluster at {config.ray_address!r} "
-                              f"({str(error).strip().splitlines()[0][:200]}): start it with "
-                              "ray start --head (docs/distributed.md), or drop --ray-address "
-                              "for a local Ray") from None
-        return None
-    temp_dir = Path(tempfile.mkdtemp(prefix="dpgkit-ray-"))
-    cpus = max(os.cpu_count() or 1, math.ceil(config.actors * config.actor_cpus))
-    ray.init(num_cpus=cpus, include_dashboard=False, _temp_dir=str(temp_dir),
-             logging_level="warning")
-    return temp_dir
 
 
 class CollectorActor:
@@ -124,7 +80,7 @@ class DistributedTrainer(Trainer):
     """
 
     def __init__(self, config: DDPGConfig, run_dir: Path,
-                 checkpoint: tuple[dict, dict[str, Any]] | None = None) -> None:
+                 checkpoint: resume.Checkpoint | None = None) -> None:
         self.ray = import_ray(local=not config.ray_address)  # fails before the run dir is made
         self.ray_temp_dir = start_ray(config)
         try:
@@ -186,7 +142,7 @@ class DistributedTrainer(Trainer):
         steps_before = self.env_steps
         events = self.store(batch)
         self.learn(self.env_steps - steps_before)
-        if self.agent.updates - self.version >= self.config.weights_every:
+        if self.agent.updates - self.version >= self.config.publish_every_updates:
             self.publish()
         self.fill(index)
         return {**events, **self.periodic(steps_before)}
@@ -200,7 +156,7 @@ class DistributedTrainer(Trainer):
                            reward=batch["reward"])
         streams = np.tile(index * num_envs + np.arange(num_envs), steps)  # time-major rows
         self.replay.add(*(batch[name].reshape(rows, *batch[name].shape[2:])
-                          for name in BATCH_FIELDS), streams=streams)
+                          for name in Transition._fields), streams=streams)
         self.env_steps += rows
         self.actor_env_steps[index] += rows
         lag = {"policy_staleness": float(self.agent.updates - batch["version"])}
@@ -262,7 +218,7 @@ class DistributedTrainer(Trainer):
             "actor_restarts": list(self.actor_restarts),
         }
         summary = {**super().finish(close), "distributed": distributed}
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        rundir.write_summary(self.run_dir, summary)
         return summary
 
     def close(self) -> None:

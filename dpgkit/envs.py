@@ -1,8 +1,9 @@
 """The environment's edge: making Gymnasium envs, checking their spaces, rescaling actions.
 
-Only this module and the training loop import Gymnasium. Inside dpgkit every action lies in
-[-1, 1]^d; :class:`ActionScaler` maps it to the env's Box bounds per dimension just before
-``env.step``.
+Gymnasium's envs are made only here and stepped only here and above (acting, the loop, the
+API); :mod:`dpgkit.episode_replay` wraps them; the learning core never imports Gymnasium. Inside
+dpgkit every action lies in [-1, 1]^d; :class:`ActionScaler` maps it to the env's Box bounds
+per dimension just before ``env.step``.
 """
 
 import difflib
@@ -16,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dpgkit.episode_replay import EpisodeRecorder
 from dpgkit.equations import scale_action
 from dpgkit.errors import EnvError
 
@@ -90,54 +92,6 @@ def _env_class(env_id: str) -> type[gym.Env] | None:
     if isinstance(found, type) and issubclass(found, gym.Env):
         return found
     return None  # gymnasium's own "module:EnvId-v0" form: the import registered the id
-
-
-class EpisodeRecorder(gym.Wrapper):
-    """Remembers how the running episode began and the actions it took since, so that a
-    checkpoint can rebuild the env's exact state by replaying them.
-
-    Exact for every env whose dynamics depend only on its actions and its ``np_random`` (all of
-    Gymnasium's classic-control and MuJoCo tasks). The record is JSON: the reset seed, or the state
-    of ``np_random`` just before an unseeded reset, and the actions as float lists.
-    """
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None:
-            self.start: dict = {"seed": seed}
-        else:
-            self.start = {"rng": self.env.unwrapped.np_random.bit_generator.state}
-        self.actions: list[list[float]] = []
-        return self.env.reset(seed=seed, options=options)
-
-    def step(self, action: np.ndarray):
-        self.actions.append(np.asarray(action).tolist())
-        return self.env.step(action)
-
-    def episode_record(self) -> dict:
-        """How to rebuild the current state: {"start": ..., "actions": [...]}."""
-        return {"start": self.start, "actions": list(self.actions)}
-
-    def replay_episode(self) -> np.ndarray:
-        """Rebuild the state that the attribute ``record`` (set before, e.g. by a vector env's
-        ``set_attr``) describes; return the current observation."""
-        record = self.record
-        if "seed" in record["start"]:
-            obs, _ = self.reset(seed=record["start"]["seed"])
-        else:
-            generator = np.random.Generator(np.random.PCG64())
-            generator.bit_generator.state = record["start"]["rng"]
-            self.env.unwrapped.np_random = generator
-            obs, _ = self.reset()
-        for action in record["actions"]:
-            obs = self.step(np.asarray(action, dtype=self.action_space.dtype))[0]
-        return obs
-
-
-def restore_episodes(envs: gym.vector.VectorEnv, records: list[dict]) -> np.ndarray:
-    """Put every env of ``envs`` back into the state of its episode record; return the stacked
-    current observations."""
-    envs.set_attr("record", records)
-    return np.stack(envs.call("replay_episode"))
 
 
 def _recorded_env(env_id: str) -> EpisodeRecorder:
@@ -237,11 +191,11 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env: gym.Env, scaler: A
     returns = []
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
-        total, done = 0.0, False
-        while not done:
+        total, episode_over = 0.0, False
+        while not episode_over:
             obs, reward, terminated, truncated, _ = env.step(scaler.to_env(policy(obs)))
             total += float(reward)
-            done = terminated or truncated
+            episode_over = terminated or truncated
         returns.append(total)
     return np.asarray(returns)
 

@@ -84,6 +84,19 @@ def critic_loss(q: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
     return (weights * (q - y.detach()).pow(2)).mean()
 
 
+def critic_loss_grad(q: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
+    """dL/dq_i = 2/B * w_i * (q_i - y_i), with w_i = 1 unless prioritized.
+
+    The gradient of :func:`critic_loss` with respect to its input ``q``, which the hand-written
+    update (:mod:`dpgkit.fastpath`) carries back through the critic's layers. Change the loss and
+    this changes with it: ``tests/test_equations.py`` checks each against autograd.
+
+    Shapes: ``q``, ``y`` and ``weights`` (B,) -> (B,).
+    """
+    scale = 2.0 / q.shape[0] if weights is None else weights * (2.0 / q.shape[0])
+    return (q - y) * scale
+
+
 def actor_loss(q_of_mu: Tensor) -> Tensor:
     """L(theta) = -1/B * sum_i Q_w(s_i, mu_theta(s_i)).
 
@@ -95,6 +108,18 @@ def actor_loss(q_of_mu: Tensor) -> Tensor:
     Shapes: ``q_of_mu`` (B,), the critic evaluated at the actor's actions.
     """
     return -q_of_mu.mean()
+
+
+def actor_loss_grad(q_of_mu: Tensor) -> Tensor:
+    """dL/dQ_i = -1/B for every i.
+
+    The gradient of :func:`actor_loss` with respect to its input Q_w(s_i, mu_theta(s_i)); the
+    hand-written update carries it back through the critic to its action input, then through the
+    actor (the chain rule of the DPG theorem). Checked against autograd.
+
+    Shapes: ``q_of_mu`` (B,) -> (B,), or the critic's raw (B, 1) -> (B, 1) (same layout).
+    """
+    return torch.full_like(q_of_mu, -1.0 / q_of_mu.shape[0])
 
 
 def clipped_double_q(next_q1: Tensor, next_q2: Tensor) -> Tensor:

@@ -43,8 +43,9 @@ from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import META_FILE, load_agent
 from dpgkit.envs import ActionScaler
 from dpgkit.errors import DpgkitError, writable_file
+from dpgkit.rundir import CHECKPOINTS, POLICY_FILES
 
-FORMATS = {"onnx": "policy.onnx", "torchscript": "policy.pt"}
+FORMATS = POLICY_FILES
 """Export formats and the file name each is written to by default (in the run directory)."""
 
 ONNX_OPSET = 18
@@ -165,7 +166,7 @@ def _output_path(run_dir: Path, fmt: str, output: Path | None) -> Path:
     """Where to write: ``output``, or the format's default file in ``run_dir``. A file inside a
     checkpoint directory is refused: the checkpoint would then fail its integrity check."""
     if output is None and (run_dir / META_FILE).is_file():  # a checkpoint: beside its run's files
-        home = run_dir.parent.parent if run_dir.parent.name == "checkpoints" else run_dir.parent
+        home = run_dir.parent.parent if run_dir.parent.name == CHECKPOINTS else run_dir.parent
         stem, extension = FORMATS[fmt].split(".")
         output = home / f"{stem}-{run_dir.name}.{extension}"
     path = Path(output) if output is not None else run_dir / FORMATS[fmt]

@@ -13,6 +13,8 @@ from typing import IO
 
 from torch.utils.tensorboard import SummaryWriter
 
+from dpgkit.rundir import METRICS
+
 COLUMNS = (
     "env_steps", "updates", "episode", "episode_return", "episode_length",
     "critic_loss", "actor_loss", "q_mean", "eval_return_mean", "eval_return_std",
@@ -43,7 +45,7 @@ class MetricsWriter:
     def __init__(self, run_dir: Path, resume_at: tuple[int, int] | None = None) -> None:
         """A new ``metrics.csv``; or, with ``resume_at = (csv bytes, env steps)`` of a checkpoint,
         the existing one cut back to what it held then (later TensorBoard events are purged)."""
-        self.path = run_dir / "metrics.csv"
+        self.path = run_dir / METRICS
         if resume_at is None:
             self.file: IO[str] = self.path.open("w", newline="")
         else:

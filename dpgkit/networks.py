@@ -15,6 +15,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from dpgkit.config import DDPGConfig
+
 
 def fan_in_uniform_(layer: nn.Linear, bound: float | None = None) -> None:
     """W, b ~ U(-bound, bound), with bound = 1 / sqrt(fan_in) unless given.
@@ -59,8 +61,8 @@ class Actor(nn.Module):
         obs_dim: int,
         action_dim: int,
         hidden: tuple[int, ...],
-        batch_norm: bool = False,
-        final_init: float = 3e-3,
+        batch_norm: bool = DDPGConfig.batch_norm,
+        final_init: float = DDPGConfig.final_init,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.BatchNorm1d(obs_dim)] if batch_norm else []
@@ -96,9 +98,9 @@ class Critic(nn.Module):
         obs_dim: int,
         action_dim: int,
         hidden: tuple[int, ...],
-        action_layer: int = 0,
-        batch_norm: bool = False,
-        final_init: float = 3e-3,
+        action_layer: int = DDPGConfig.critic_action_layer,
+        batch_norm: bool = DDPGConfig.batch_norm,
+        final_init: float = DDPGConfig.final_init,
     ) -> None:
         super().__init__()
         if not 0 <= action_layer < len(hidden):

@@ -27,7 +27,7 @@ class OrnsteinUhlenbeckNoise:
         sigma: float,
         dt: float,
         rng: np.random.Generator,
-        num_envs: int = 1,
+        num_envs: int = DDPGConfig.num_envs,
     ) -> None:
         self.theta, self.mu, self.sigma, self.dt = theta, mu, sigma, dt
         self.rng = rng
@@ -50,9 +50,8 @@ class OrnsteinUhlenbeckNoise:
 class GaussianNoise:
     """Uncorrelated noise: epsilon ~ N(0, sigma^2), drawn afresh at every step."""
 
-    def __init__(
-        self, action_dim: int, sigma: float, rng: np.random.Generator, num_envs: int = 1
-    ) -> None:
+    def __init__(self, action_dim: int, sigma: float, rng: np.random.Generator,
+                 num_envs: int = DDPGConfig.num_envs) -> None:
         self.sigma = sigma
         self.rng = rng
         self.shape = (num_envs, action_dim)
@@ -69,7 +68,7 @@ Noise = OrnsteinUhlenbeckNoise | GaussianNoise
 
 
 def make_noise(config: DDPGConfig, action_dim: int, rng: np.random.Generator,
-               num_envs: int = 1) -> Noise:
+               num_envs: int = DDPGConfig.num_envs) -> Noise:
     """The exploration noise that ``config.exploration_noise`` names ('none': sigma = 0)."""
     if config.exploration_noise == "ou":
         return OrnsteinUhlenbeckNoise(action_dim, config.ou_theta, config.ou_mu, config.ou_sigma,

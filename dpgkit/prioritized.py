@@ -16,8 +16,10 @@ import dataclasses
 import numpy as np
 import torch
 
+from dpgkit.batch import Batch
+from dpgkit.config import DDPGConfig
 from dpgkit.equations import importance_weights, sampling_priority
-from dpgkit.replay import Batch, ReplayBuffer
+from dpgkit.replay import ReplayBuffer
 
 
 class SumTree:
@@ -69,15 +71,17 @@ class SumTree:
 class PrioritizedReplayBuffer(ReplayBuffer):
     """:class:`~dpgkit.replay.ReplayBuffer` with proportional prioritized sampling.
 
-    Args (beyond the ReplayBuffer's):
+    Args (beyond the ReplayBuffer's; by default the config's priority_alpha, priority_beta and
+    priority_epsilon):
         alpha: how much the priorities count (0: uniform).
         beta: the importance-weight exponent now (set it as the run goes; 1: full correction).
         epsilon: added to |TD error| so that no stored transition has zero probability.
     """
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, num_streams: int = 1,
-                 n_step: int = 1, gamma: float = 0.99, alpha: float = 0.6, beta: float = 0.4,
-                 epsilon: float = 1e-6) -> None:
+                 n_step: int = DDPGConfig.n_step, gamma: float = DDPGConfig.gamma,
+                 alpha: float = DDPGConfig.priority_alpha, beta: float = DDPGConfig.priority_beta,
+                 epsilon: float = DDPGConfig.priority_epsilon) -> None:
         self.tree = SumTree(-(-capacity // num_streams) * num_streams + num_streams)
         super().__init__(capacity, obs_dim, action_dim, num_streams, n_step, gamma)
         self.alpha, self.beta, self.epsilon = alpha, beta, epsilon
@@ -129,3 +133,14 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             raise ValueError(f"replay priorities have shape {arrays['priority'].shape}")
         self.tree.set(rows, arrays["priority"])
         self.max_priority = float(counters["max_priority"])
+
+
+def make_replay(config: DDPGConfig, obs_dim: int, action_dim: int, num_streams: int
+                ) -> ReplayBuffer:
+    """The replay of ``config``: uniform or prioritized, one- or n-step; one stream per env."""
+    if config.prioritized:
+        return PrioritizedReplayBuffer(
+            config.replay_size, obs_dim, action_dim, num_streams, config.n_step, config.gamma,
+            config.priority_alpha, config.priority_beta, config.priority_epsilon)
+    return ReplayBuffer(config.replay_size, obs_dim, action_dim, num_streams, config.n_step,
+                        config.gamma)

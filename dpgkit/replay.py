@@ -1,13 +1,13 @@
 """Experience replay: a preallocated ring of transitions in which each field is stored once.
 
-A transition is (s, a, r, s', terminated, truncated). Along one env's experience the s' of a
-transition is the s of the next one, so storing both would keep every observation twice. Here
-each env, a *stream*, owns a ring of rows, and row j holds an observation and, if a transition
-starts there, its a, r, terminated and truncated; the transition's s' is the observation of row
-j + 1. Where s' is not the next transition's s (at an episode end: the final observation against
-the reset one), row j + 1 keeps s' alone, no transition starts there, and the next transition
-starts at row j + 2: one extra row per episode end (0.1% on a 1,000-step task). A buffer of
-``capacity`` thus holds up to ``capacity`` transitions, less one per episode end it spans.
+A transition is (s, a, r, s', terminated, truncated) (:class:`dpgkit.acting.Transition`). Along one
+env's experience the s' of a transition is the s of the next one, so storing both would keep every
+observation twice. Here each env, a *stream*, owns a ring of rows, and row j holds an observation
+and, if a transition starts there, its a, r, terminated and truncated; its s' is the observation
+of row j + 1. Where s' is not the next transition's s (at an episode end: the final observation
+against the reset one), row j + 1 keeps s' alone and the next transition starts at row j + 2: one
+extra row per episode end. A buffer of ``capacity`` holds up to ``capacity`` transitions, less one
+per episode end it spans.
 
     rows of a stream:  s0 a0 r0 | s1 a1 r1 | s2(final) | s0' a0' r0' | s1' (newest s')
     transitions:       (s0, a0, r0, s1), (s1, a1, r1, s2), (s0', a0', r0', s1')
@@ -22,36 +22,15 @@ rewards of up to n transitions of the same episode, and the observation after th
 :class:`dpgkit.prioritized.PrioritizedReplayBuffer`.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-from torch import Tensor
 
+from dpgkit.batch import Batch
+from dpgkit.config import DDPGConfig
 from dpgkit.equations import n_step_return
 from dpgkit.errors import ConfigError
 
 FIELDS = ("obs", "action", "reward", "terminated", "truncated", "valid")
-
-
-@dataclass(frozen=True)
-class Batch:
-    """B transitions as float32 tensors: obs (B, obs_dim), action (B, action_dim), reward (B,),
-    next_obs (B, obs_dim), terminated (B,) in {0, 1}.
-
-    ``steps`` (B,): how many rewards ``reward`` sums (1, or up to n with n-step returns), so
-    the bootstrap is discounted by gamma ** steps. ``weights`` (B,): importance weights of
-    prioritized replay (None: uniform). ``indices``: the rows sampled, for priority updates.
-    """
-
-    obs: Tensor
-    action: Tensor
-    reward: Tensor
-    next_obs: Tensor
-    terminated: Tensor
-    steps: Tensor | None = None
-    weights: Tensor | None = None
-    indices: np.ndarray | None = None
 
 
 class ReplayBuffer:
@@ -63,11 +42,12 @@ class ReplayBuffer:
         action_dim: size of an action (stored in dpgkit's [-1, 1] scale).
         num_streams: how many envs add to the buffer (each gets ``capacity / num_streams``).
         n_step: rewards summed per sampled transition (1: the one-step transition).
-        gamma: discount of the n-step return (unused when ``n_step`` is 1).
+        gamma: discount of the n-step return (unused when ``n_step`` is 1; by default the
+            config's).
     """
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, num_streams: int = 1,
-                 n_step: int = 1, gamma: float = 0.99) -> None:
+                 n_step: int = DDPGConfig.n_step, gamma: float = DDPGConfig.gamma) -> None:
         if capacity < 1 or num_streams < 1 or n_step < 1:
             raise ValueError(f"need capacity, num_streams and n_step >= 1, got {capacity}, "
                              f"{num_streams} and {n_step}")

@@ -1,77 +1,146 @@
 """A training run as a checkpoint and back: everything needed to continue it bit for bit.
 
-:func:`capture` turns a :class:`~dpgkit.train.Trainer` into tensor files and JSON; :func:`restore`
-puts a freshly built Trainer into the captured state. Besides the networks and optimisers this
-covers the replay buffer, the noise processes, every random generator (numpy's, torch's, TD3's
-smoothing noise, and each env's through its episode record), the counters, the running update
-statistics and the length of ``metrics.csv`` at the time.
+:func:`read_run` reads a run directory's newest checkpoint and the config to rebuild the run
+with; the rebuilt :class:`~dpgkit.loop.Trainer` hands the checkpoint to :func:`restore`, which
+puts it into the captured state; :func:`capture` turns a running Trainer into tensor files and
+JSON. Besides the networks and optimisers this covers the replay buffer, the noise processes,
+every random generator (numpy's, torch's, TD3's smoothing noise, and each env's through its
+episode record), the counters, the running update statistics and the length of ``metrics.csv``
+at the time. Resume touches a Trainer only through the attributes of :class:`Run`.
 """
 
+import dataclasses
 import random
+import shutil
+import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from dpgkit.checkpoint import agent_tensors, load_agent_tensors
-from dpgkit.config import config_to_dict
-from dpgkit.envs import describe_env, restore_episodes
-from dpgkit.errors import CheckpointError
+from dpgkit import rundir
+from dpgkit.acting import Acting
+from dpgkit.agent import DDPGAgent
+from dpgkit.checkpoint import agent_tensors, find_checkpoint, load_agent_tensors, read_checkpoint
+from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
+from dpgkit.envs import describe_env
+from dpgkit.episode_replay import restore_episodes
+from dpgkit.errors import CheckpointError, DpgkitError
+from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import OrnsteinUhlenbeckNoise
+from dpgkit.replay import ReplayBuffer
 from dpgkit.td3 import TD3Agent
 
-if TYPE_CHECKING:
-    from dpgkit.train import Trainer
+Checkpoint = tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]
+"""A checkpoint as read: {tensor file: {name: tensor}} and the JSON metadata."""
 
-def capture(trainer: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+
+class Run(Protocol):
+    """What resume reads and writes of a run (a :class:`~dpgkit.loop.Trainer`), and nothing
+    else: the run's settings and place, the agent, the replay and its generator, the acting
+    (envs, observations, noise, running episodes, warm-up generator), the counters, the update
+    statistics, the last evaluation, the metrics writer and the start time."""
+
+    config: DDPGConfig
+    run_dir: Path
+    env_info: dict[str, Any]
+    agent: DDPGAgent
+    replay: ReplayBuffer
+    replay_rng: np.random.Generator
+    acting: Acting
+    env_steps: int
+    episodes_done: int
+    update_credit: float
+    update_stats: RunningMeans
+    last_eval: np.ndarray
+    writer: MetricsWriter
+    started: float
+
+
+def read_run(run_dir: Path, total_env_steps: int | None = None
+             ) -> tuple[DDPGConfig, Checkpoint]:
+    """The newest checkpoint of the run in ``run_dir`` and the config to continue it with (its
+    own, or with a new step budget ``total_env_steps``)."""
+    for stale in rundir.checkpoints_dir(run_dir).glob(".tmp-*"):  # left by a kill mid-write
+        shutil.rmtree(stale, ignore_errors=True)
+    files, meta = read_checkpoint(find_checkpoint(run_dir))
+    config = config_from_dict(meta["config"])
+    if total_env_steps is not None:
+        steps_so_far = meta["counters"].get("env_steps")
+        if isinstance(steps_so_far, int) and total_env_steps < steps_so_far:
+            raise DpgkitError(f"--steps {total_env_steps} is less than the {steps_so_far} env "
+                              "steps this run has already done: give --steps of at least "
+                              f"{steps_so_far} (or leave it out to keep the run's own budget)")
+        config = dataclasses.replace(config, total_env_steps=total_env_steps)
+    return config, (files, meta)
+
+
+def capture(run: Run) -> Checkpoint:
     """The run's state: {tensor file: {name: tensor}} and the JSON metadata."""
-    agent, replay = trainer.agent, trainer.replay
+    agent, replay, acting = run.agent, run.replay, run.acting
     tensors, agent_meta = agent_tensors(agent)
     tensors["rng.torch"] = torch.get_rng_state()
     if isinstance(agent, TD3Agent):
         tensors["rng.td3_smoothing"] = agent.generator.get_state()
-    if isinstance(trainer.noise, OrnsteinUhlenbeckNoise):
-        tensors["noise.x"] = torch.from_numpy(trainer.noise.x.copy())
-    tensors["obs"] = torch.from_numpy(np.asarray(trainer.obs).copy())
+    if isinstance(acting.noise, OrnsteinUhlenbeckNoise):
+        tensors["noise.x"] = torch.from_numpy(acting.noise.x.copy())
+    tensors["obs"] = torch.from_numpy(np.asarray(acting.obs).copy())
     replay_arrays, replay_counters = replay.state()
     replay_tensors = {name: torch.from_numpy(value) for name, value in replay_arrays.items()}
     meta = {
-        "config": config_to_dict(trainer.config), "env": trainer.env_info, **agent_meta,
-        "counters": {"env_steps": trainer.env_steps, "updates": agent.updates,
-                     "episodes": trainer.episodes_done, "update_credit": trainer.update_credit,
+        "config": config_to_dict(run.config), "env": run.env_info, **agent_meta,
+        "counters": {"env_steps": run.env_steps, "updates": agent.updates,
+                     "episodes": run.episodes_done, "update_credit": run.update_credit,
                      "replay": replay_counters},
-        "episodes": [asdict(e) for e in trainer.episodes],
-        "episode_records": list(trainer.envs.call("episode_record")),
-        "rng": {"python": random.getstate(), "warmup": trainer.warmup_rng.bit_generator.state,
-                "noise": trainer.noise.rng.bit_generator.state,
-                "replay": trainer.replay_rng.bit_generator.state},
-        "update_stats": {"sums": trainer.update_stats.sums, "count": trainer.update_stats.count},
-        "last_eval": trainer.last_eval.tolist(),
-        "metrics_bytes": trainer.writer.bytes_written(),
-        "wall_seconds": trainer.wall_seconds(),
+        "episodes": [asdict(e) for e in acting.episodes],
+        "episode_records": list(acting.envs.call("episode_record")),
+        "rng": {"python": random.getstate(), "warmup": acting.warmup_rng.bit_generator.state,
+                "noise": acting.noise.rng.bit_generator.state,
+                "replay": run.replay_rng.bit_generator.state},
+        "update_stats": {"sums": run.update_stats.sums, "count": run.update_stats.count},
+        "last_eval": run.last_eval.tolist(),
+        "metrics_bytes": run.writer.bytes_written(),
+        "wall_seconds": time.perf_counter() - run.started,
     }
     return {"agent.safetensors": tensors, "replay.safetensors": replay_tensors}, meta
 
 
-def restore(trainer: "Trainer", files: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]
-            ) -> None:
-    """Put ``trainer`` (built from the same config, with fresh envs) into the captured state."""
-    if meta["env"] != trainer.env_info:
+def restore(run: Run, checkpoint: Checkpoint) -> None:
+    """Put ``run`` (built from the checkpoint's config, with fresh envs) into the captured
+    state, then reopen its ``metrics.csv`` cut back to the checkpoint. Everything is checked
+    and restored before the run's files are touched: a refused resume leaves metrics.csv,
+    config.json and the TensorBoard events as they were."""
+    files, meta = checkpoint
+    if meta["env"] != run.env_info:
         raise CheckpointError(f"the checkpoint was made for {describe_env(meta['env'])}, but "
-                              f"the environment now is {describe_env(trainer.env_info)}: resume "
+                              f"the environment now is {describe_env(run.env_info)}: resume "
                               "with the environment the checkpoint was made for")
     try:
-        _restore(trainer, files, meta)
+        _restore(run, files, meta)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
         raise CheckpointError(f"the checkpoint's run state is incomplete or does not fit "
                               f"({type(error).__name__}: {error})") from None
+    try:
+        metrics_bytes = int(meta["metrics_bytes"])
+        run.started -= float(meta["wall_seconds"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"the checkpoint's run state is incomplete ({error!r})") from None
+    metrics = run.run_dir / rundir.METRICS
+    if not metrics.is_file() or not 0 <= metrics_bytes <= metrics.stat().st_size:
+        raise CheckpointError(
+            f"{metrics} is missing or shorter than the checkpoint recorded "
+            f"({metrics_bytes} bytes): resume needs the run directory the checkpoint "
+            f"belongs to, with its {rundir.METRICS}")
+    run.writer = MetricsWriter(run.run_dir, resume_at=(metrics_bytes, run.env_steps))
+    if (run.run_dir / rundir.CONFIG).is_file():
+        rundir.write_config(run.run_dir, run.config)  # the step budget may have changed
 
 
-def _restore(trainer: "Trainer", files: dict[str, dict[str, torch.Tensor]],
-             meta: dict[str, Any]) -> None:
+def _restore(run: Run, files: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any]) -> None:
     tensors, replay_tensors = files["agent.safetensors"], files["replay.safetensors"]
-    agent, replay, counters = trainer.agent, trainer.replay, meta["counters"]
+    agent, acting, counters = run.agent, run.acting, meta["counters"]
     load_agent_tensors(agent, tensors, meta)
     agent.updates = int(counters["updates"])
     torch.set_rng_state(tensors["rng.torch"])
@@ -79,26 +148,26 @@ def _restore(trainer: "Trainer", files: dict[str, dict[str, torch.Tensor]],
     random.setstate((version, tuple(internal), gauss))
     if isinstance(agent, TD3Agent):
         agent.generator.set_state(tensors["rng.td3_smoothing"])
-    if isinstance(trainer.noise, OrnsteinUhlenbeckNoise):
-        trainer.noise.x = tensors["noise.x"].numpy().copy()
+    if isinstance(acting.noise, OrnsteinUhlenbeckNoise):
+        acting.noise.x = tensors["noise.x"].numpy().copy()
 
-    replay.load_state({name: value.numpy() for name, value in replay_tensors.items()},
-                      counters["replay"])
+    run.replay.load_state({name: value.numpy() for name, value in replay_tensors.items()},
+                          counters["replay"])
 
-    for generator, state in ((trainer.warmup_rng, meta["rng"]["warmup"]),
-                             (trainer.noise.rng, meta["rng"]["noise"]),
-                             (trainer.replay_rng, meta["rng"]["replay"])):
+    for generator, state in ((acting.warmup_rng, meta["rng"]["warmup"]),
+                             (acting.noise.rng, meta["rng"]["noise"]),
+                             (run.replay_rng, meta["rng"]["replay"])):
         generator.bit_generator.state = state
-    trainer.env_steps = int(counters["env_steps"])
-    trainer.episodes_done = int(counters["episodes"])
-    trainer.update_credit = float(counters["update_credit"])
-    for episode, saved in zip(trainer.episodes, meta["episodes"], strict=True):
+    run.env_steps = int(counters["env_steps"])
+    run.episodes_done = int(counters["episodes"])
+    run.update_credit = float(counters["update_credit"])
+    for episode, saved in zip(acting.episodes, meta["episodes"], strict=True):
         episode.total_reward, episode.length = float(saved["total_reward"]), int(saved["length"])
-    trainer.update_stats.sums = {k: float(v) for k, v in meta["update_stats"]["sums"].items()}
-    trainer.update_stats.count = int(meta["update_stats"]["count"])
-    trainer.last_eval = np.asarray(meta["last_eval"], dtype=np.float64)
+    run.update_stats.sums = {k: float(v) for k, v in meta["update_stats"]["sums"].items()}
+    run.update_stats.count = int(meta["update_stats"]["count"])
+    run.last_eval = np.asarray(meta["last_eval"], dtype=np.float64)
 
-    trainer.obs = restore_episodes(trainer.envs, meta["episode_records"])
-    if not np.array_equal(trainer.obs, tensors["obs"].numpy()):
+    acting.obs = restore_episodes(acting.envs, meta["episode_records"])
+    if not np.array_equal(acting.obs, tensors["obs"].numpy()):
         raise ValueError("replaying the running episodes did not reproduce the observations: "
                          "this environment is not deterministic given its seed and actions")

@@ -7,7 +7,6 @@ the mean; the others still count.
 """
 
 import dataclasses
-import json
 import multiprocessing
 import os
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dpgkit import rundir
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import make_env
 from dpgkit.errors import ConfigError, Diverged, DpgkitError
@@ -60,7 +60,7 @@ def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(_train_one, dataclasses.replace(config, seed=seed),
-                               out / f"seed{seed}"): seed for seed in seeds}
+                               rundir.seed_dir(out, seed)): seed for seed in seeds}
         for future in as_completed(futures):
             seed = futures[future]
             try:
@@ -85,7 +85,7 @@ def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | 
         "diverged": {str(s): per_seed[s]["diverged"] for s in seeds if s not in finished},
         "wall_seconds": time.perf_counter() - started, "workers": workers,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    rundir.write_summary(out, summary)
     if not finished:
-        raise Diverged(f"every seed diverged; see {out / 'summary.json'}")
+        raise Diverged(f"every seed diverged; see {out / rundir.SUMMARY}")
     return summary

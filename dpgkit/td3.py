@@ -13,16 +13,11 @@ Each change is one overridden method below; everything else is :class:`~dpgkit.a
 import torch
 from torch import Tensor, nn
 
-from dpgkit.agent import DDPGAgent, _frozen_copy, _gradient_step
+from dpgkit.agent import DDPGAgent, frozen_copy
+from dpgkit.batch import Batch
 from dpgkit.config import DDPGConfig, TD3Config
-from dpgkit.equations import (
-    clipped_double_q,
-    critic_loss,
-    smoothed_target_action,
-    td_target,
-)
+from dpgkit.equations import clipped_double_q, smoothed_target_action
 from dpgkit.networks import Critic
-from dpgkit.replay import Batch
 
 
 class TD3Agent(DDPGAgent):
@@ -36,40 +31,20 @@ class TD3Agent(DDPGAgent):
             torch.manual_seed(config.seed + 1)  # the second critic starts elsewhere than the first
             self.critic2 = Critic(obs_dim, action_dim, config.critic_hidden,
                                   config.critic_action_layer, config.batch_norm, config.final_init)
-        self.critic2_target = _frozen_copy(self.critic2)
+        self.critic2_target = frozen_copy(self.critic2)
         super().__init__(obs_dim, action_dim, config)
         # the target-smoothing noise has its own generator, so a run is reproducible from its seed
         self.generator = torch.Generator().manual_seed(config.seed)
 
-    # change 1 and 2: the target uses min(Q'_1, Q'_2) at a smoothed target action
+    # change 1 and 2: the target uses min(Q'_1, Q'_2) at a smoothed target action; both critics
+    # regress on that one target (the critic step covers every critic of critic_pairs)
     def next_q(self, next_obs: Tensor) -> Tensor:
         """min_i Q'_i(s', a~) with a~ = clip(mu'(s') + clip(epsilon, -c, c), -1, 1)."""
-        nets = self if self.fast is None else self.fast  # the same networks, run without nn.Module
-        next_action = nets.actor_target(next_obs)
+        next_action = self.gradient_steps.target_action(next_obs)
         epsilon = self.config.target_noise * torch.randn(
             next_action.shape, generator=self.generator, dtype=next_action.dtype)
         next_action = smoothed_target_action(next_action, epsilon, self.config.target_noise_clip)
-        return clipped_double_q(nets.critic_target(next_obs, next_action),
-                                nets.critic2_target(next_obs, next_action))
-
-    # change 1: both critics regress on the one target
-    def update_critic(self, batch: Batch) -> dict[str, float]:
-        """One gradient step on critic_loss(Q_1(s, a), y) + critic_loss(Q_2(s, a), y)."""
-        with torch.no_grad():
-            y = td_target(batch.reward, batch.terminated, self.next_q(batch.next_obs),
-                          self.discount(batch))
-        if self.fast is not None:  # the same step, by hand
-            (q1, _), loss = self.fast.critic_step(batch.obs, batch.action, y, batch.weights,
-                                                  self.critic_optimizer)
-        else:
-            self.critic.train()
-            self.critic2.train()
-            q1 = self.critic(batch.obs, batch.action)
-            q2 = self.critic2(batch.obs, batch.action)
-            loss = critic_loss(q1, y, batch.weights) + critic_loss(q2, y, batch.weights)
-            _gradient_step(self.critic_optimizer, loss)
-        self.td_error = (y - q1).detach()
-        return {"critic_loss": loss.item(), "q_mean": q1.mean().item()}
+        return clipped_double_q(*self.gradient_steps.target_q(next_obs, next_action))
 
     # change 3: the actor and the targets move once every policy_delay critic updates
     def update(self, batch: Batch) -> dict[str, float]:

@@ -6,12 +6,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import toy_envs  # noqa: E402,F401  (registers dpgkit-test/Counting-v0)
 
-from dpgkit.config import DDPGConfig, preset_config  # noqa: E402
+from dpgkit.config import DDPGConfig  # noqa: E402
+from dpgkit.presets import preset_config  # noqa: E402
 
 
 @pytest.fixture
 def tiny_config() -> DDPGConfig:
     """A fast Pendulum config: small nets and batches, short warm-up, quick evaluations."""
     return preset_config("ddpg", total_env_steps=400, warmup_steps=100, batch_size=32,
-                         actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every=200,
+                         actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every_steps=200,
                          eval_episodes=2)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dpgkit.agent import DDPGAgent
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.replay import Batch
 
 OBS_DIM, ACTION_DIM, B = 3, 2, 16
@@ -50,7 +50,7 @@ def test_act_is_deterministic_bounded_and_shaped():
 
 
 def no_gradient(module: torch.nn.Module) -> bool:
-    """No gradient reached the module: none at all (reference path) or the fast path's buffers
+    """No gradient reached the module: none at all (autograd path) or the fast path's buffers
     still all zero."""
     return all(p.grad is None or not p.grad.any() for p in module.parameters())
 

@@ -11,7 +11,7 @@ from dpgkit.errors import DpgkitError
 from dpgkit.td3 import TD3Agent
 
 TINY = dict(warmup_steps=100, batch_size=32, actor_hidden=(16, 16), critic_hidden=(16, 16),
-            eval_every=200, eval_episodes=1)
+            eval_every_steps=200, eval_episodes=1)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_predict_before_learn_says_what_to_do():
 
 def test_agents_made_in_the_same_second_get_their_own_run_directories(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(dpgkit.api.time, "strftime", lambda fmt: "20261124-040000")
+    monkeypatch.setattr(dpgkit.rundir.time, "strftime", lambda fmt: "20261124-040000")
     first, second = (dpgkit.DDPG("Pendulum-v1", **TINY).learn(150) for _ in range(2))
     assert first.run_dir.name == "Pendulum-v1-ddpg-seed0-20261124-040000"
     assert second.run_dir.name == "Pendulum-v1-ddpg-seed0-20261124-040000-2"

@@ -14,8 +14,8 @@ from dpgkit.checkpoint import find_checkpoint
 from dpgkit.cli import main
 
 FAST = ["--steps", "300", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden", "16",
-        "--critic_hidden", "16", "--eval_every", "150", "--eval_episodes", "1",
-        "--checkpoint_every", "100", "--no-progress"]
+        "--critic_hidden", "16", "--eval_every_steps", "150", "--eval_episodes", "1",
+        "--checkpoint_every_steps", "100", "--no-progress"]
 
 
 def status_and_error(capsys, *argv: str) -> tuple[int, str]:

@@ -14,7 +14,8 @@ from dpgkit.envs import check_spaces
 from dpgkit.errors import EnvError
 
 FAST = ["--steps", "300", "--warmup_steps", "100", "--batch_size", "32", "--actor_hidden", "32,32",
-        "--critic_hidden", "32,32", "--eval_every", "150", "--eval_episodes", "2", "--no-progress"]
+        "--critic_hidden", "32,32", "--eval_every_steps", "150", "--eval_episodes", "2",
+        "--no-progress"]
 SUMMARY_KEYS = {"eval_return_mean", "eval_return_std", "eval_episodes", "env_steps", "updates",
                 "wall_seconds", "steps_per_second", "preset", "env_id", "seed", "versions"}
 

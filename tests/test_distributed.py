@@ -17,8 +17,9 @@ import pytest
 
 from dpgkit.cli import main
 from dpgkit.collector import Collector, actor_noise_factor
-from dpgkit.config import preset_config
-from dpgkit.distributed import DistributedTrainer, import_ray, start_ray
+from dpgkit.distributed import DistributedTrainer
+from dpgkit.presets import preset_config
+from dpgkit.ray_cluster import import_ray, start_ray
 from dpgkit.train import train
 
 ray = import_ray()
@@ -44,8 +45,8 @@ def test_local_ray_listens_on_loopback_with_its_files_in_a_short_temp_dir(local_
 @pytest.fixture
 def config(tiny_config):
     return dataclasses.replace(tiny_config, total_env_steps=1_500, warmup_steps=200,
-                               eval_every=750, actors=2, actor_cpus=0.25, actor_batch_steps=25,
-                               weights_every=20)
+                               eval_every_steps=750, actors=2, actor_cpus=0.25,
+                               actor_batch_steps=25, publish_every_updates=20)
 
 
 def test_batch_is_time_major_with_true_final_obs_and_a_version_tag(config):
@@ -73,7 +74,7 @@ def test_exploration_spreads_geometrically_across_actors(config):
     np.testing.assert_allclose(factors, [1.0, 0.1 ** (1 / 3), 0.1 ** (2 / 3), 0.1])
     assert actor_noise_factor(0, 1, 0.1) == 1.0
     spread = dataclasses.replace(config, actors=4, actor_noise_spread=0.1, gaussian_sigma=0.3)
-    assert Collector(spread, index=3).initial_noise_sigma == pytest.approx(0.03)
+    assert Collector(spread, index=3).acting.initial_sigma == pytest.approx(0.03)
 
 
 def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, config, tmp_path):
@@ -83,12 +84,12 @@ def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, conf
     trainer.replay.add = lambda *fields, streams: (stored.append((fields, streams)),
                                                    add(*fields, streams=streams))
     try:
-        while trainer.agent.updates < 3 * config.weights_every:
+        while trainer.agent.updates < 3 * config.publish_every_updates:
             trainer.step()
             for index in range(config.actors):
                 mine = [r for r, owner in trainer.pending.items() if owner == index]
                 assert len(mine) == trainer.in_flight[index] == config.max_in_flight
-        assert trainer.version >= 2 * config.weights_every  # published several times
+        assert trainer.version >= 2 * config.publish_every_updates  # published several times
         trainer.publish()
         obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
         for actor in trainer.actors:  # a request with the new weights, after the queued ones
@@ -96,7 +97,7 @@ def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, conf
             assert batch["version"] == trainer.version
             np.testing.assert_allclose(ray.get(actor.act.remote(obs)), trainer.agent.act(obs),
                                        rtol=1e-6)
-        while not trainer.done:
+        while not trainer.budget_reached:
             trainer.step()
         summary = trainer.finish()
     finally:
@@ -137,7 +138,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(local_ray, c
         assert trainer.actor_restarts == [1, 0]
         assert ray.get(trainer.actors[0].where.remote())["pid"] != pid
         trainer.config = dataclasses.replace(config, total_env_steps=trainer.env_steps + 300)
-        while not trainer.done:
+        while not trainer.budget_reached:
             trainer.step()
         summary = trainer.finish()
     finally:
@@ -149,8 +150,8 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(local_ray, c
 def test_cli_trains_and_resumes_a_distributed_run(local_ray, tmp_path, capsys):
     run = tmp_path / "run"
     flags = ["--steps", "800", "--warmup_steps", "100", "--batch_size", "32",
-             "--actor_hidden", "32,32", "--critic_hidden", "32,32", "--eval_every", "400",
-             "--eval_episodes", "1", "--checkpoint_every", "400", "--actors", "2",
+             "--actor_hidden", "32,32", "--critic_hidden", "32,32", "--eval_every_steps", "400",
+             "--eval_episodes", "1", "--checkpoint_every_steps", "400", "--actors", "2",
              "--actor_cpus", "0.25", "--actor_batch_steps", "20", "--no-progress",
              "--prioritized", "true", "--n_step", "3"]  # the replay options work here too
     assert main(["train", "--out", str(run), *flags]) == 0
@@ -189,14 +190,14 @@ def test_actors_are_placed_on_both_nodes_of_a_two_node_cluster(tmp_path):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     config = preset_config("ddpg", total_env_steps=400, warmup_steps=100, batch_size=32,
-                           actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every=400,
+                           actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every_steps=400,
                            eval_episodes=1, actors=2, actor_cpus=1.0,
                            ray_address=cluster.address)
     try:
         trainer = DistributedTrainer(config, tmp_path / "run")
         nodes = {ray.get(actor.where.remote())["node_id"] for actor in trainer.actors}
         assert len(nodes) == 2
-        while not trainer.done:
+        while not trainer.budget_reached:
             trainer.step()
         trainer.finish()
     finally:

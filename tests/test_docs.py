@@ -10,17 +10,31 @@ from pathlib import Path
 import pytest
 
 from dpgkit.agent import DDPGAgent
+from dpgkit.autograd_steps import AutogradSteps
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def test_the_tutorial_quotes_the_update_from_agent_py_verbatim():
+def tutorial_quote(first_line: str) -> str:
+    """The tutorial's Python block that starts with ``first_line``."""
     text = (DOCS / "tutorial.md").read_text()
-    start = text.index("```python\ndef update(self, batch: Batch)") + len("```python\n")
-    quoted = text[start:text.index("```", start)]
-    source = "\n".join(textwrap.dedent(inspect.getsource(getattr(DDPGAgent, name)))
-                       for name in ("update", "update_critic", "update_actor"))
+    start = text.index(f"```python\n{first_line}") + len("```python\n")
+    return text[start:text.index("```", start)]
+
+
+def source_of(cls: type, *names: str) -> str:
+    return "\n".join(textwrap.dedent(inspect.getsource(getattr(cls, name))) for name in names)
+
+
+def test_the_tutorial_quotes_the_update_from_agent_py_verbatim():
+    quoted = tutorial_quote("def update(self, batch: Batch)")
+    source = source_of(DDPGAgent, "update", "update_critic", "update_actor", "update_targets")
     assert quoted == source
+
+
+def test_the_tutorial_quotes_the_autograd_steps_verbatim():
+    quoted = tutorial_quote("def critic_step(")
+    assert quoted == source_of(AutogradSteps, "critic_step", "actor_step")
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "plot", "export"])

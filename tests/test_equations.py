@@ -9,7 +9,9 @@ from torch import nn
 
 from dpgkit.equations import (
     actor_loss,
+    actor_loss_grad,
     critic_loss,
+    critic_loss_grad,
     n_step_return,
     ou_step,
     scale_action,
@@ -87,6 +89,63 @@ def test_actor_loss_is_negative_mean_by_hand():
     torch.testing.assert_close(loss, t(-1.0), rtol=0, atol=1e-12)  # -(4 / 4)
     loss.backward()
     torch.testing.assert_close(q.grad, t([-0.25] * 4), rtol=0, atol=0)
+
+
+# --- each loss's gradient, beside the loss: the hand-written update starts from these ---------
+
+
+def assert_grad_is_the_derivative(loss, loss_grad, x, *rest) -> None:
+    """``loss_grad(x, *rest)`` is autograd's d loss(x, *rest) / dx."""
+    x = x.detach().clone().requires_grad_(True)
+    loss(x, *rest).backward()
+    torch.testing.assert_close(loss_grad(x.detach(), *rest), x.grad, rtol=1e-12, atol=1e-15)
+
+
+def random_q_y_w(batch: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(5)
+    q, y = (torch.randn(batch, generator=g, dtype=F64) * 3 for _ in "qy")
+    return q, y, torch.rand(batch, generator=g, dtype=F64)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_critic_loss_grad_is_the_derivative_of_critic_loss(weighted):
+    q, y, w = random_q_y_w()
+    assert_grad_is_the_derivative(critic_loss, critic_loss_grad, q, y, w if weighted else None)
+    # by hand: 2/B w (q - y) with B = 2
+    torch.testing.assert_close(critic_loss_grad(t([1.0, 4.0]), t([0.0, 1.0]), t([1.0, 0.5])),
+                               t([1.0, 1.5]), rtol=0, atol=0)
+
+
+def test_actor_loss_grad_is_the_derivative_of_actor_loss():
+    q, _, _ = random_q_y_w()
+    assert_grad_is_the_derivative(actor_loss, actor_loss_grad, q)
+    assert actor_loss_grad(t([[3.0], [-1.0]])).tolist() == [[-0.5], [-0.5]]  # the critic's (B, 1)
+
+
+def huber_critic_loss(q, y, weights=None, delta: float = 0.5):
+    """1/B sum_i w_i h(q_i - y_i), h(d) = d^2 for |d| <= delta, else 2 delta |d| - delta^2:
+    a loss someone might put in place of critic_loss (its derivative: huber_critic_loss_grad)."""
+    d = q - y.detach()
+    h = torch.where(d.abs() <= delta, d.pow(2), 2 * delta * d.abs() - delta**2)
+    return (h if weights is None else weights * h).mean()
+
+
+def huber_critic_loss_grad(q, y, weights=None, delta: float = 0.5):
+    """dL/dq_i = 2/B w_i clip(q_i - y_i, -delta, delta)."""
+    d = (q - y).clamp(-delta, delta) * (2.0 / q.shape[0])
+    return d if weights is None else weights * d
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_loss_changed_without_its_gradient_fails(weighted):
+    """Replace critic_loss by a Huber loss but keep critic_loss_grad: the check fails. With the
+    gradient changed beside it, the check passes (tests/test_fastpath.py shows the two update
+    paths then disagree, and agree again)."""
+    q, y, w = random_q_y_w()
+    w = w if weighted else None
+    with pytest.raises(AssertionError):
+        assert_grad_is_the_derivative(huber_critic_loss, critic_loss_grad, q, y, w)
+    assert_grad_is_the_derivative(huber_critic_loss, huber_critic_loss_grad, q, y, w)
 
 
 # --- soft_update: theta' <- tau theta + (1 - tau) theta' ---------------------------------------

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:D
 
 TOLERANCE = 1e-5
 SHORT = ["--steps", "300", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden", "16,16",
-         "--critic_hidden", "16,16", "--eval_every", "300", "--eval_episodes", "1",
+         "--critic_hidden", "16,16", "--eval_every_steps", "300", "--eval_episodes", "1",
          "--no-progress"]
 RUNS = {
     "pendulum": ["--env", "Pendulum-v1"],

@@ -1,15 +1,21 @@
-"""The hand-written gradient steps (dpgkit/fastpath.py) against the autograd reference path: the
+"""The hand-written gradient steps (dpgkit/fastpath.py) against the autograd path: the
 same parameters, losses and TD errors, update after update, for every network layout."""
 
 import contextlib
 
 import pytest
 import torch
+from torch import nn
 
-from dpgkit import torchops
-from dpgkit.config import preset_config
+import dpgkit.agent
+from dpgkit import autograd_steps, fastpath, torchops
+from dpgkit.autograd_steps import AutogradSteps
+from dpgkit.fastpath import HandWrittenSteps, supports
+from dpgkit.networks import Actor, Critic
+from dpgkit.presets import preset_config
 from dpgkit.replay import Batch
 from dpgkit.td3 import make_agent
+from tests.test_equations import huber_critic_loss, huber_critic_loss_grad
 
 OBS_DIM, ACTION_DIM, B = 5, 3, 64
 
@@ -33,22 +39,27 @@ def batches(n: int, weighted: bool) -> list[Batch]:
     ("td3", {"critic_action_layer": 1, "policy_delay": 3}),
 ])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_fast_path_computes_the_reference_update(preset, settings, weighted):
+def test_hand_written_path_computes_the_autograd_update(preset, settings, weighted):
+    assert_both_paths_make_one_update(preset, settings, weighted)
+
+
+def assert_both_paths_make_one_update(preset: str, settings: dict, weighted: bool) -> None:
     base = dict(actor_hidden=(16, 12), critic_hidden=(16, 12), final_init=0.0, seed=3,
                 actor_lr=1e-2, critic_lr=1e-2)
     fast = make_agent(OBS_DIM, ACTION_DIM, preset_config(preset, **{**base, **settings}))
-    reference = make_agent(OBS_DIM, ACTION_DIM,
-                           preset_config(preset, **{**base, **settings}, fast_update=False))
-    assert fast.fast is not None and reference.fast is None
+    autograd = make_agent(OBS_DIM, ACTION_DIM,
+                          preset_config(preset, **{**base, **settings}, fast_update=False))
+    assert isinstance(fast.gradient_steps, HandWrittenSteps) and isinstance(
+        autograd.gradient_steps, AutogradSteps)
     for batch in batches(6, weighted):
-        info_fast, info_reference = fast.update(batch), reference.update(batch)
-        assert info_fast.keys() == info_reference.keys()
+        info_fast, info_autograd = fast.update(batch), autograd.update(batch)
+        assert info_fast.keys() == info_autograd.keys()
         for key in info_fast:
-            assert info_fast[key] == pytest.approx(info_reference[key], rel=1e-4, abs=1e-6), key
-        torch.testing.assert_close(fast.td_error, reference.td_error, rtol=1e-4, atol=1e-5)
+            assert info_fast[key] == pytest.approx(info_autograd[key], rel=1e-4, abs=1e-6), key
+        torch.testing.assert_close(fast.td_error, autograd.td_error, rtol=1e-4, atol=1e-5)
     for name, module in fast.modules().items():
         for (key, value), expected in zip(module.state_dict().items(),
-                                          reference.modules()[name].state_dict().values(),
+                                          autograd.modules()[name].state_dict().values(),
                                           strict=True):
             torch.testing.assert_close(value, expected, rtol=1e-4, atol=1e-5,
                                        msg=f"{name}.{key}")
@@ -59,10 +70,43 @@ def test_fast_path_computes_the_reference_update(preset, settings, weighted):
                                "net.0.0.weight"])
 
 
-def test_batch_norm_takes_the_reference_path():
+def test_a_loss_changed_without_its_gradient_makes_the_paths_disagree(monkeypatch):
+    """critic_loss becomes a Huber loss on both paths, critic_loss_grad stays: the hand-written
+    update no longer follows the loss and the comparison above fails. Changed beside it, the
+    gradient makes the two paths agree again."""
+    monkeypatch.setattr(autograd_steps, "critic_loss", huber_critic_loss)
+    monkeypatch.setattr(fastpath, "critic_loss", huber_critic_loss)
+    with pytest.raises(AssertionError):
+        assert_both_paths_make_one_update("ddpg", {}, weighted=True)
+    monkeypatch.setattr(fastpath, "critic_loss_grad", huber_critic_loss_grad)
+    assert_both_paths_make_one_update("ddpg", {}, weighted=True)
+
+
+def with_layer_norm(*args, **kwargs) -> Critic:
+    """A critic with a LayerNorm after its first layer: a layer the hand-written path lacks."""
+    critic = Critic(*args, **kwargs)
+    first = critic.joint_net[0]
+    critic.joint_net[0] = nn.Sequential(first[0], nn.LayerNorm(first[0].out_features), first[1])
+    return critic
+
+
+def test_a_layer_the_hand_written_path_does_not_know_takes_the_autograd_path(monkeypatch):
+    actor, critic = Actor(OBS_DIM, ACTION_DIM, (8, 8)), Critic(OBS_DIM, ACTION_DIM, (8, 8), 1)
+    assert supports(actor, critic)
+    assert not supports(actor, with_layer_norm(OBS_DIM, ACTION_DIM, (8, 8)))
+    actor.net[1][1] = nn.Tanh()  # another activation in a hidden layer
+    assert not supports(actor, critic)
+    monkeypatch.setattr(dpgkit.agent, "Critic", with_layer_norm)
+    agent = make_agent(OBS_DIM, ACTION_DIM, preset_config("td3", actor_hidden=(8,),
+                                                          critic_hidden=(8, 8)))
+    assert isinstance(agent.gradient_steps, AutogradSteps)
+    agent.update(batches(1, False)[0])
+
+
+def test_batch_norm_takes_the_autograd_path():
     agent = make_agent(OBS_DIM, ACTION_DIM, preset_config("ddpg-paper", actor_hidden=(8,),
                                                           critic_hidden=(8, 8)))
-    assert agent.fast is None
+    assert isinstance(agent.gradient_steps, AutogradSteps)
     agent.update(batches(1, False)[0])
 
 
@@ -77,7 +121,7 @@ def test_fast_acting_matches_the_actor_module():
 
 
 @pytest.mark.parametrize("preset", ["ddpg", "td3"])
-def test_a_loaded_checkpoint_continues_on_the_fast_path_as_on_the_reference_path(preset):
+def test_a_loaded_checkpoint_continues_on_the_fast_path_as_on_the_autograd_path(preset):
     """The fast path steps Adam on flat copies of the optimiser's state: after a checkpoint is
     loaded into a fresh agent, its next updates must use the loaded moments and step counts."""
     from dpgkit.checkpoint import agent_tensors, load_agent_tensors
@@ -109,7 +153,7 @@ def test_parameters_gradients_and_adam_state_are_views_of_one_flat_tensor():
     agent = make_agent(OBS_DIM, ACTION_DIM, preset_config("ddpg", actor_hidden=(16, 12),
                                                           critic_hidden=(16, 12)))
     agent.update(batches(1, False)[0])
-    fast = agent.fast
+    fast = agent.gradient_steps
     online = [*agent.actor.parameters(), *agent.critic.parameters()]
     targets = [*agent.actor_target.parameters(), *agent.critic_target.parameters()]
     for params, flat in ((online, fast.online), (targets, fast.targets)):
@@ -188,11 +232,11 @@ def check_bf16_dtypes() -> None:
     agent = make_agent(OBS_DIM, ACTION_DIM, preset_config(
         "ddpg", actor_hidden=(16, 12, 8), critic_hidden=(16, 12), bf16=True))
     obs = torch.randn(B, OBS_DIM)
-    out, inputs = agent.fast.actor.forward(obs)
+    out, inputs = agent.gradient_steps.actor.forward(obs)
     assert [x.dtype for x in inputs] == [torch.float32, torch.bfloat16, torch.bfloat16,
                                          torch.float32]
     assert out.dtype == torch.float32
-    q, inputs = agent.fast.critics[0].forward(obs, torch.zeros(B, ACTION_DIM))
+    q, inputs = agent.gradient_steps.critics[0].forward(obs, torch.zeros(B, ACTION_DIM))
     assert [x.dtype for x in inputs] == [torch.float32, torch.bfloat16, torch.float32]
     assert q.dtype == torch.float32 and agent.act(obs.numpy()).dtype == "float32"
     agent.update(batches(1, False)[0])

@@ -10,7 +10,7 @@ import json
 import pytest
 
 import dpgkit
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.train import train
 
 SOLVED = -200.0

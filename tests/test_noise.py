@@ -4,9 +4,9 @@ reproducibility from a Generator, and make_noise's choice from the config."""
 import numpy as np
 import pytest
 
-from dpgkit.config import preset_config
 from dpgkit.equations import ou_step
 from dpgkit.noise import GaussianNoise, OrnsteinUhlenbeckNoise, make_noise
+from dpgkit.presets import preset_config
 
 THETA, SIGMA, DT = 0.15, 0.2, 0.01
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 SHORT = ["--steps", "300", "--warmup_steps", "100", "--batch_size", "32", "--actor_hidden",
-         "32,32", "--critic_hidden", "32,32", "--eval_every", "150", "--eval_episodes", "2",
+         "32,32", "--critic_hidden", "32,32", "--eval_every_steps", "150", "--eval_episodes", "2",
          "--no-progress"]
 
 

@@ -242,3 +242,14 @@ def test_n_step_one_is_the_one_step_transition():
     last, rewards = three.n_step_rows(rows)
     assert single.steps is None
     np.testing.assert_array_equal(rewards[:, 0], single.reward.numpy())
+
+
+def test_a_transition_goes_into_add_in_its_own_order():
+    """acting.Transition names the fields of a transition once; replay.add(*transition) takes
+    them in that order."""
+    import inspect
+
+    from dpgkit.acting import Transition
+
+    fields = list(inspect.signature(ReplayBuffer.add).parameters)[1:1 + len(Transition._fields)]
+    assert fields == list(Transition._fields)

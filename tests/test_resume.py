@@ -14,12 +14,13 @@ import pytest
 from rich.console import Console
 
 from dpgkit.checkpoint import find_checkpoint, list_checkpoints, read_checkpoint
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.train import Trainer, train
 
 TIMING = ("wall_seconds", "steps_per_second")
 SMALL = dict(total_env_steps=600, warmup_steps=100, batch_size=32, actor_hidden=(32, 32),
-             critic_hidden=(32, 32), eval_every=150, eval_episodes=2, checkpoint_every=100)
+             critic_hidden=(32, 32), eval_every_steps=150, eval_episodes=2,
+             checkpoint_every_steps=100)
 QUIET = Console(quiet=True)
 
 
@@ -82,8 +83,8 @@ def test_resume_can_extend_the_step_budget(tmp_path):
 
 
 CLI_ARGS = ["--steps", "400", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden", "16",
-            "--critic_hidden", "16", "--eval_every", "200", "--eval_episodes", "1",
-            "--checkpoint_every", "10", "--keep_checkpoints", "3", "--no-progress"]
+            "--critic_hidden", "16", "--eval_every_steps", "200", "--eval_episodes", "1",
+            "--checkpoint_every_steps", "10", "--keep_checkpoints", "3", "--no-progress"]
 
 
 def cli(*args: str) -> list[str]:
@@ -148,7 +149,7 @@ def test_a_second_signal_stops_a_step_that_never_ends(tmp_path):
     process = subprocess.Popen(
         cli("train", "--env", "toy_envs:EndlessEnv", "--out", str(run_dir), "--steps", "1000",
             "--warmup_steps", "20", "--batch_size", "8", "--actor_hidden", "8",
-            "--critic_hidden", "8", "--eval_every", "21", "--checkpoint_every", "20",
+            "--critic_hidden", "8", "--eval_every_steps", "21", "--checkpoint_every_steps", "20",
             "--no-progress"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import dpgkit.td3 as td3_module
-from dpgkit.config import TD3Config, preset_config
+from dpgkit.config import TD3Config
 from dpgkit.equations import clipped_double_q, smoothed_target_action
+from dpgkit.presets import preset_config
 from dpgkit.replay import Batch
 from dpgkit.td3 import TD3Agent, make_agent
 
@@ -103,7 +104,7 @@ def test_actor_is_trained_on_the_first_critic_only(fast_update):
     critic2_before = flat(agent.critic2)
     agent.update_actor(make_batch())
     assert torch.equal(flat(agent.critic2), critic2_before)
-    # no gradient at all (reference path) or the fast path's gradient buffers untouched
+    # no gradient at all (autograd path) or the fast path's gradient buffers untouched
     assert all(p.grad is None or not p.grad.any() for p in agent.critic2.parameters())
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dpgkit import torchops
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.td3 import make_agent
 from tests.test_fastpath import ACTION_DIM, OBS_DIM, batches
 
@@ -80,22 +80,22 @@ def test_each_fallback_computes_what_its_operator_computes(dtype):
 
 
 @pytest.mark.parametrize("preset", ["ddpg", "td3"])
-def test_the_fast_path_on_fallbacks_alone_computes_the_reference_update(preset):
+def test_the_fast_path_on_fallbacks_alone_computes_the_autograd_update(preset):
     """Every private operator missing: the hand-written update still equals autograd's."""
     base = dict(actor_hidden=(16, 12), critic_hidden=(16, 12), final_init=0.0, seed=3,
                 actor_lr=1e-2, critic_lr=1e-2)
     with torchops.disabled(*torchops.PROBES):
         fast = make_agent(OBS_DIM, ACTION_DIM, preset_config(preset, **base))
-        reference = make_agent(OBS_DIM, ACTION_DIM,
-                               preset_config(preset, **base, fast_update=False))
+        autograd = make_agent(OBS_DIM, ACTION_DIM,
+                              preset_config(preset, **base, fast_update=False))
         assert not fast.actor_optimizer.param_groups[0]["fused"]
         for batch in batches(4, weighted=True):
             fast.update(batch)
-            reference.update(batch)
-        assert not any(s.fused for s in fast.fast._steppers.values())
+            autograd.update(batch)
+        assert not any(s.fused for s in fast.gradient_steps._steppers.values())
     for name, module in fast.modules().items():
         for value, expected in zip(module.state_dict().values(),
-                                   reference.modules()[name].state_dict().values(), strict=True):
+                                   autograd.modules()[name].state_dict().values(), strict=True):
             torch.testing.assert_close(value, expected, rtol=1e-4, atol=1e-5, msg=name)
 
 
@@ -140,7 +140,7 @@ def test_bf16_trains_where_onednn_has_no_bfloat16_kernels(tmp_path):
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     result = subprocess.run(
         [sys.executable, "-m", "dpgkit", "train", "--bf16", "true", "--steps", "300",
-         "--warmup_steps", "100", "--eval_every", "300", "--eval_episodes", "1",
+         "--warmup_steps", "100", "--eval_every_steps", "300", "--eval_episodes", "1",
          "--actor_hidden", "32,32", "--critic_hidden", "32,32", "--out", str(tmp_path / "run"),
          "--no-progress"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import pytest
 import safetensors.torch
 
 from dpgkit.checkpoint import find_checkpoint as newest
-from dpgkit.config import preset_config
+from dpgkit.presets import preset_config
 from dpgkit.train import Trainer, train
 
 # tests/toy_envs.py: truncated at 5 steps; odd episodes terminate at step 3
@@ -16,7 +16,7 @@ COUNTING = "dpgkit-test/Counting-v0"
 
 def counting_trainer(tmp_path, **overrides) -> Trainer:
     settings = dict(env_id=COUNTING, actor_hidden=(8,), critic_hidden=(8,), batch_size=4,
-                    warmup_steps=6, total_env_steps=1000, eval_every=1000, eval_episodes=1)
+                    warmup_steps=6, total_env_steps=1000, eval_every_steps=1000, eval_episodes=1)
     config = preset_config("ddpg", **{**settings, **overrides})
     return Trainer(config, tmp_path / "run")
 
@@ -98,9 +98,9 @@ def test_ou_noise_restarts_at_each_episode_start(tmp_path):
     trainer = counting_trainer(tmp_path, warmup_steps=0, exploration_noise="ou", ou_mu=0.0)
     for _ in range(4):
         trainer.step()
-    assert np.all(trainer.noise.x != 0.0)
+    assert np.all(trainer.acting.noise.x != 0.0)
     trainer.step()  # the 5th step truncates episode 0
-    assert np.all(trainer.noise.x == 0.0)
+    assert np.all(trainer.acting.noise.x == 0.0)
 
 
 def test_same_seed_gives_identical_bits(tmp_path, tiny_config):

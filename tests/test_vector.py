@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from toy_envs import StaggeredEnv
 
-from dpgkit.config import preset_config
 from dpgkit.envs import make_env
 from dpgkit.noise import noise_scale
+from dpgkit.presets import preset_config
 from dpgkit.train import Trainer
 
 
@@ -14,7 +14,7 @@ def staggered_trainer(tmp_path, num_envs: int, mode: str = "sync") -> Trainer:
     StaggeredEnv.instances = 0  # the eval env is instance 0, the vector envs 1 .. num_envs
     config = preset_config("ddpg", env_id="toy_envs:StaggeredEnv", num_envs=num_envs,
                            vector_mode=mode, actor_hidden=(8,), critic_hidden=(8,), batch_size=4,
-                           warmup_steps=10, total_env_steps=10_000, eval_every=10_000)
+                           warmup_steps=10, total_env_steps=10_000, eval_every_steps=10_000)
     return Trainer(config, tmp_path / "run")
 
 
@@ -76,8 +76,8 @@ def test_noise_schedule_changes_the_noise_in_training(tmp_path):
     config = preset_config("ddpg", env_id="toy_envs:StaggeredEnv", actor_hidden=(8,),
                            critic_hidden=(8,), batch_size=4, warmup_steps=0, noise_decay="linear",
                            noise_decay_start=0, noise_decay_end=10, noise_final_scale=0.5,
-                           total_env_steps=100, eval_every=100)
+                           total_env_steps=100, eval_every_steps=100)
     trainer = Trainer(config, tmp_path / "run")
     for _ in range(20):
         trainer.step()
-    assert trainer.noise.sigma == pytest.approx(0.5 * config.gaussian_sigma)
+    assert trainer.acting.noise.sigma == pytest.approx(0.5 * config.gaussian_sigma)

@@ -8,7 +8,8 @@ import pytest
 from dpgkit.cli import main
 
 FAST = ["--steps", "200", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden", "16",
-        "--critic_hidden", "16", "--eval_every", "200", "--eval_episodes", "1", "--no-progress"]
+        "--critic_hidden", "16", "--eval_every_steps", "200", "--eval_episodes", "1",
+        "--no-progress"]
 
 
 def trained(tmp_path: Path, env: str) -> Path:

@@ -1,0 +1,142 @@
+"""The ``dpgkit`` command's flags: ``train`` gets one per config field, with the field's name,
+documentation, type and choices (:mod:`dpgkit.config`), plus the flags of a run (``--preset``,
+``--out``, ``--resume``, ...); ``plot``, ``export`` and ``eval`` have their own few.
+:mod:`dpgkit.cli` runs the commands.
+"""
+
+import argparse
+import dataclasses
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from dpgkit.config import RENAMED, TD3Config
+from dpgkit.fields import field_error
+from dpgkit.presets import PRESETS
+
+EXIT_BAD_INPUT = 2
+SHORT_FLAGS = {"env_id": "--env", "total_env_steps": "--steps"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        if message.endswith("expected one argument"):  # e.g. --actor_lr -1e-3
+            message += " (a value starting with '-' goes after '=', as in --actor_lr=-1e-3)"
+        self.exit(EXIT_BAD_INPUT, f"dpgkit: error: {message} (see {self.prog} --help)\n")
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(" ", ",").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer sizes such as 256,256, got {text!r}"
+                                         ) from None
+
+
+def _flag_type(annotation: Any) -> Callable[[str], Any]:
+    if typing.get_origin(annotation) is tuple:
+        return _parse_sizes
+    return {bool: _parse_bool}.get(annotation, annotation)
+
+
+def _choice_type(field: dataclasses.Field) -> Callable[[str], str]:
+    """The flag's value, refused with the field's own message if it is none of its choices."""
+    def parse(text: str) -> str:
+        message = field_error(field, text)
+        if message is not None:
+            raise argparse.ArgumentTypeError(message)
+        return text
+    return parse
+
+
+def _metavar(annotation: Any) -> str:
+    if typing.get_origin(annotation) is tuple:
+        return "SIZES"
+    return {int: "N", float: "X", bool: "BOOL", str: "NAME"}[annotation]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dpgkit", description="Deterministic policy-gradient RL: DDPG and TD3.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train an agent and write a run directory",
+                                description="Train DDPG or TD3; every config field is a flag.")
+    train.add_argument("--preset", default=None, choices=list(PRESETS),
+                       help="settings to start from (default: ddpg)")
+    train.add_argument("--out", type=Path, default=None,
+                       help="run directory (default: runs/<env>-<preset>-seed<N>-<time>)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its newest checkpoint (its saved "
+                            "config is used; only --steps may change)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run directory --out if it already holds a run")
+    train.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="a JSON file of config fields (applied over the preset; flags win)")
+    train.add_argument("--seeds", default=None, metavar="SEEDS",
+                       help="train several seeds (0-4 or 0,3,7) in parallel into OUT/seed<N>, "
+                            "with an aggregate OUT/summary.json")
+    train.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="with --seeds: runs at a time (default: one per core)")
+    hints = typing.get_type_hints(TD3Config)
+    for field in dataclasses.fields(TD3Config):
+        name, doc, choices = field.name, field.metadata["doc"], field.metadata["choices"]
+        if name == "preset":
+            continue
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        if name in SHORT_FLAGS:
+            flags.insert(0, SHORT_FLAGS[name])
+        preset = "ddpg" if hasattr(PRESETS["ddpg"], name) else "td3"
+        default = getattr(PRESETS[preset], name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        train.add_argument(*flags, dest=name, default=None, choices=choices,
+                           type=_choice_type(field) if choices else _flag_type(hints[name]),
+                           metavar=None if choices else _metavar(hints[name]),
+                           help=f"{doc} ({preset}: {shown})")
+    for old, name in RENAMED.items():  # the flags' names before they said their unit
+        train.add_argument(f"--{old}", f"--{old.replace('_', '-')}", dest=name, default=None,
+                           type=_flag_type(hints[name]), help=argparse.SUPPRESS)
+
+    plot = commands.add_parser("plot", help="plot runs against env steps (PNG and SVG)")
+    plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                      help="run directories, or --seeds directories (drawn as mean +- std)")
+    plot.add_argument("-o", "--output", type=Path, default=Path("plot.png"),
+                      help="output file; .png and .svg are both written (default: plot.png)")
+    plot.add_argument("--metric", default="eval_return_mean",
+                      help="a metrics.csv column (default: eval_return_mean)")
+    plot.add_argument("--reference", default=None, metavar="TASK",
+                      help="overlay TD3's published curve: HalfCheetah, Hopper or Walker2d")
+
+    export = commands.add_parser("export", help="export the policy as a standalone model")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
+                        help="onnx (opset 18) or torchscript (default: onnx)")
+    export.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                        help="output file (default: RUN_DIR/policy.onnx or RUN_DIR/policy.pt; "
+                             "for a checkpoint directory, policy-<its name>.onnx or .pt in its "
+                             "run)")
+
+    evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default: 10)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="episode k starts from env.reset(seed=SEED + k) (default: 0)")
+    evaluate.add_argument("--video", type=Path, default=None, metavar="DIR",
+                          help="record every episode to DIR as mp4 (no display needed; MuJoCo "
+                               "tasks need Debian's libosmesa6)")
+    evaluate.add_argument("--env", default=None, metavar="NAME",
+                          help="the environment to evaluate on (default: the checkpoint's). "
+                               "Needed when the checkpoint's env names a Python module "
+                               "(module:Class or module:Id-v0): dpgkit imports such a module "
+                               "only when you name it")
+    return parser

@@ -1,0 +1,250 @@
+"""The training loop: act, store, update, evaluate, record. Nothing clever.
+
+Per step of its envs, a :class:`Trainer` does:
+
+    s, a, r, s', terminated, truncated = acting.step()      # dpgkit.acting: warm-up, noise,
+                                                            # the true final obs at an episode end
+    replay.add(s, a, r, s', terminated, truncated)
+    for every episode that ended: a row of metrics.csv
+    agent.update(replay.sample(batch_size))    updates_per_step times (after warm-up, or
+                                               from the first batch: update_during_warmup)
+    evaluate and checkpoint when due
+
+:func:`dpgkit.train.train` drives it from the terminal; :mod:`dpgkit.resume` writes and reads its
+checkpoints; :class:`dpgkit.distributed.DistributedTrainer` replaces only its ``step``.
+"""
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dpgkit import resume, rundir
+from dpgkit.acting import Acting, Episode
+from dpgkit.checkpoint import (
+    library_versions,
+    prune_checkpoints,
+    step_checkpoint_dir,
+    write_checkpoint,
+)
+from dpgkit.config import DDPGConfig
+from dpgkit.envs import (
+    ActionScaler,
+    env_info,
+    eval_seeds,
+    evaluate,
+    make_env,
+    make_vector_env,
+    space_dims,
+)
+from dpgkit.errors import Diverged
+from dpgkit.metrics import MetricsWriter, RunningMeans
+from dpgkit.noise import make_noise
+from dpgkit.plotting import plot_curve
+from dpgkit.prioritized import PrioritizedReplayBuffer, make_replay
+from dpgkit.td3 import make_agent
+
+
+def experience_streams(config: DDPGConfig) -> int:
+    """How many experience streams (envs) feed the replay: ``num_envs`` of each actor."""
+    return config.num_envs * max(config.actors, 1)
+
+
+class Trainer:
+    """One run: its environments, agent, replay, acting, random generators, counters, records.
+
+    ``step()`` advances every env by one step (and makes the updates due after it);
+    ``finish()`` writes the last checkpoint, the curve and the summary. With ``num_envs`` envs,
+    one step adds ``num_envs`` transitions, and ``env_steps`` counts transitions. A new run:
+    ``Trainer(config, run_dir)``; a run continued from a checkpoint read by
+    :func:`dpgkit.resume.read_run` gets it as ``checkpoint``, and :func:`dpgkit.resume.restore`
+    puts it into that state before anything else happens (the attributes it reads and writes
+    are listed in :class:`dpgkit.resume.Run`).
+    """
+
+    def __init__(self, config: DDPGConfig, run_dir: Path,
+                 checkpoint: resume.Checkpoint | None = None) -> None:
+        self.config, self.run_dir = config, run_dir
+        torch.set_num_threads(config.torch_threads)
+        torch.set_flush_denormal(config.flush_denormal)
+        # dpgkit draws from its own generators; the global ones are seeded too, so that a user's
+        # code run inside the loop (an env, a callback) is reproducible, and are checkpointed.
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        self.eval_env = make_env(config.env_id)  # made first: a bad env fails before anything
+        self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode)
+        obs_dim, action_dim = space_dims(self.eval_env)
+        self.scaler = ActionScaler.for_space(self.eval_env.action_space)
+        self.agent = make_agent(obs_dim, action_dim, config)
+        self.replay = make_replay(config, obs_dim, action_dim, experience_streams(config))
+        warmup_rng, noise_rng, self.replay_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
+        noise = make_noise(config, action_dim, noise_rng, config.num_envs)
+        if checkpoint is None:  # once the env, the networks and the replay have been made
+            rundir.create_run_dir(run_dir)
+        self.env_info = env_info(self.eval_env, config.env_id)
+        self.update_stats = RunningMeans()
+        self.env_steps = 0
+        self.episodes_done = 0
+        self.update_credit = 0.0
+        self.last_eval = np.array([np.nan])
+        obs, _ = self.envs.reset(seed=config.seed)  # env i is seeded with seed + i
+        noise.reset()
+        self.acting = Acting(config, self.envs, obs, self.agent, noise, noise.sigma, warmup_rng)
+        self.started = time.perf_counter()
+        self.stop_signal: int | None = None
+        if checkpoint is None:
+            self.writer = MetricsWriter(run_dir)
+            self.writer.text("config", rundir.write_config(run_dir, config))
+        else:  # checked and restored before the run's files are touched
+            resume.restore(self, checkpoint)
+
+    @property
+    def budget_reached(self) -> bool:
+        """Whether the run has made its ``total_env_steps``."""
+        return self.env_steps >= self.config.total_env_steps
+
+    def step(self) -> dict[str, float]:
+        """One step of every env, its transitions into the replay, the updates due, an
+        evaluation and a checkpoint if one is due.
+
+        Returns what is worth showing: ``episode_return`` when an episode ended,
+        ``eval_return_mean`` when an evaluation ran.
+        """
+        steps_before, events = self.env_steps, {}
+        transition, ended = self.acting.step(self.env_steps)
+        self._check_finite(self.env_steps + self.config.num_envs,
+                           observation=transition.next_obs, reward=transition.reward)
+        self.replay.add(*transition)
+        self.env_steps += self.config.num_envs
+        for _, episode in ended:
+            events["episode_return"] = self.record_episode(episode)
+        self.learn(self.config.num_envs)
+        return {**events, **self.periodic(steps_before)}
+
+    def record_episode(self, episode: Episode) -> float:
+        """Count a finished training episode and write its row; return its return."""
+        self.writer.row(self.env_steps, updates=self.agent.updates, episode=self.episodes_done,
+                        episode_return=episode.total_reward, episode_length=episode.length,
+                        **self.update_stats.pop())
+        self.episodes_done += 1
+        return episode.total_reward
+
+    def periodic(self, steps_before: int) -> dict[str, float]:
+        """The evaluation and the checkpoint due now that ``env_steps`` went past
+        ``steps_before``."""
+        config, events = self.config, {}
+
+        def crossed(every: int) -> bool:
+            return every > 0 and self.env_steps // every > steps_before // every
+
+        if crossed(config.eval_every_steps) or self.budget_reached:
+            events["eval_return_mean"] = self.evaluate()
+        if crossed(config.checkpoint_every_steps) and not self.budget_reached:
+            self.save_checkpoint()
+        return events
+
+    def learn(self, new_transitions: int) -> int:
+        """The updates due after ``new_transitions`` more transitions: ``updates_per_step`` per
+        transition once warm-up is over (or at once, with ``update_during_warmup``) and the
+        replay holds a batch. Returns how many updates ran."""
+        config = self.config
+        learning = config.update_during_warmup or self.env_steps > config.warmup_steps
+        if not learning or len(self.replay) < config.batch_size:
+            return 0
+        self.update_credit += new_transitions * config.updates_per_step
+        updates_made = 0
+        while self.update_credit >= 1.0:
+            self.update_once()
+            self.update_credit -= 1.0
+            updates_made += 1
+        return updates_made
+
+    def update_once(self) -> dict[str, float]:
+        """Sample a batch, make one agent update, check and record its losses."""
+        config, replay = self.config, self.replay
+        if isinstance(replay, PrioritizedReplayBuffer):  # beta rises linearly over the run
+            replay.beta = config.priority_beta + (config.priority_beta_end - config.priority_beta) \
+                * min(self.env_steps / config.total_env_steps, 1.0)
+        batch = replay.sample(config.batch_size, self.replay_rng)
+        losses = self.agent.update(batch)
+        self._check_finite(self.env_steps, **losses)
+        self.update_stats.add(losses)
+        if isinstance(replay, PrioritizedReplayBuffer):
+            replay.update_priorities(batch.indices, self.agent.td_error.numpy())
+        return losses
+
+    def _check_finite(self, env_steps: int, **values: Any) -> None:
+        for name, value in values.items():
+            if isinstance(value, float) and math.isfinite(value):
+                continue
+            if not np.all(np.isfinite(value)):
+                bad = np.ravel(value)[~np.isfinite(np.ravel(value))][0]
+                raise Diverged(f"{name.replace('_', ' ')} became {bad} at env step {env_steps}")
+
+    def evaluate(self) -> float:
+        """Run the evaluation episodes (no noise, fixed start seeds) and record them."""
+        self.last_eval = evaluate(self.agent.act, self.eval_env, self.scaler,
+                                  eval_seeds(self.config.seed, self.config.eval_episodes))
+        self.writer.row(self.env_steps, updates=self.agent.updates,
+                        eval_return_mean=self.last_eval.mean(),
+                        eval_return_std=self.last_eval.std())
+        self.writer.scalar("steps_per_second", self.steps_per_second(), self.env_steps)
+        return float(self.last_eval.mean())
+
+    def save_checkpoint(self) -> Path:
+        """The run's periodic checkpoint: ``checkpoints/step-<env_steps>``, keeping the newest
+        ``keep_checkpoints``."""
+        checkpoints = rundir.checkpoints_dir(self.run_dir)
+        path = self.write_state(step_checkpoint_dir(checkpoints, self.env_steps))
+        prune_checkpoints(checkpoints, self.config.keep_checkpoints)
+        return path
+
+    def write_state(self, directory: Path) -> Path:
+        """Write the whole run as a checkpoint at ``directory``; refuse non-finite parameters."""
+        for name, module in self.agent.modules().items():
+            for key, value in module.state_dict().items():
+                if value.is_floating_point() and not torch.isfinite(value).all():
+                    raise Diverged(f"parameter {name}.{key} became non-finite by env step "
+                                   f"{self.env_steps}")
+        files, meta = resume.capture(self)
+        return write_checkpoint(directory, files, meta)
+
+    def wall_seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def steps_per_second(self) -> float:
+        return self.env_steps / max(self.wall_seconds(), 1e-9)
+
+    def finish(self, close: bool = True) -> dict[str, Any]:
+        """Write the last checkpoint, ``curve.png`` and ``summary.json``; return the summary.
+        With ``close=False`` the run can go on (a later ``step`` continues it)."""
+        config = self.config
+        wall_seconds = self.wall_seconds()
+        self.save_checkpoint()
+        self.writer.file.flush()
+        if close:
+            self.close()
+        plot_curve(self.run_dir / rundir.METRICS, self.run_dir / rundir.CURVE,
+                   f"{config.algorithm.upper()} ({config.preset}) on {config.env_id}, "
+                   f"seed {config.seed}")
+        summary = {
+            "eval_return_mean": float(self.last_eval.mean()),
+            "eval_return_std": float(self.last_eval.std()),
+            "eval_episodes": int(self.last_eval.size), "env_steps": self.env_steps,
+            "updates": self.agent.updates, "episodes": self.episodes_done,
+            "wall_seconds": wall_seconds, "steps_per_second": self.env_steps / wall_seconds,
+            "preset": config.preset, "algorithm": config.algorithm, "env_id": config.env_id,
+            "seed": config.seed, "versions": library_versions(),
+        }
+        rundir.write_summary(self.run_dir, summary)
+        return summary
+
+    def close(self) -> None:
+        self.writer.close()
+        self.envs.close()
+        self.eval_env.close()

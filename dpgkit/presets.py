@@ -1,0 +1,104 @@
+"""The presets: named, checked configs to start from (docs/presets.md says why each is set so).
+
+``preset_config("td3", seed=3)`` is the preset ``td3`` with some fields replaced, checked like any
+config; ``--preset`` and ``dpgkit.DDPG(env, preset=...)`` go through it.
+"""
+
+import dataclasses
+import difflib
+from typing import Any
+
+from dpgkit.config import DDPGConfig, TD3Config, current_names, field_docs
+from dpgkit.errors import ConfigError
+
+# Fujimoto et al. 2018's settings for their re-tuned DDPG ("Our DDPG") and for TD3.
+_FUJIMOTO: dict[str, Any] = dict(
+    gamma=0.99, actor_hidden=(400, 300), critic_hidden=(400, 300), critic_action_layer=0,
+    final_init=0.0, actor_lr=1e-3, critic_lr=1e-3, tau=5e-3, batch_size=100,
+    replay_size=1_000_000, warmup_steps=1_000, update_during_warmup=True,
+    exploration_noise="gaussian", gaussian_sigma=0.1,
+)
+
+
+PRESETS: dict[str, DDPGConfig] = {
+    # Tuned for Pendulum-v1 (docs/presets.md explains each choice).
+    "ddpg": DDPGConfig(),
+    # Lillicrap et al. 2016, supplementary section 7, as written.
+    "ddpg-paper": DDPGConfig(
+        preset="ddpg-paper",
+        gamma=0.99,
+        actor_hidden=(400, 300),
+        critic_hidden=(400, 300),
+        critic_action_layer=1,
+        batch_norm=True,
+        final_init=3e-3,
+        actor_lr=1e-4,
+        critic_lr=1e-3,
+        critic_weight_decay=1e-2,
+        tau=1e-3,
+        batch_size=64,
+        replay_size=1_000_000,
+        warmup_steps=0,
+        exploration_noise="ou",
+        ou_theta=0.15,
+        ou_sigma=0.2,
+        ou_dt=1.0,
+    ),
+    # The practice notebook (pg-is-all-you-need 03.DDPG), with a true OU process.
+    "ddpg-tutorial": DDPGConfig(
+        preset="ddpg-tutorial",
+        total_env_steps=50_000,
+        gamma=0.99,
+        actor_hidden=(128, 128),
+        critic_hidden=(128, 128),
+        actor_lr=3e-4,
+        critic_lr=1e-3,
+        tau=5e-3,
+        batch_size=128,
+        replay_size=100_000,
+        warmup_steps=10_000,
+        exploration_noise="ou",
+        ou_theta=1.0,
+        ou_sigma=0.1,
+        ou_dt=1.0,
+    ),
+    # Fujimoto et al. 2018, "Our DDPG" (warm-up: 10,000 steps on HalfCheetah and Ant, else 1,000).
+    "our-ddpg": DDPGConfig(preset="our-ddpg", **_FUJIMOTO),
+    # Fujimoto et al. 2018, TD3: "our-ddpg" plus twin critics, target smoothing, delayed updates.
+    "td3": TD3Config(preset="td3", target_noise=0.2, target_noise_clip=0.5, policy_delay=2,
+                     **_FUJIMOTO),
+    # The deck's off-policy deterministic actor-critic: no replay, no targets, plain SGD.
+    "dpg-online": DDPGConfig(
+        preset="dpg-online",
+        optimizer="sgd",
+        actor_lr=1e-4,
+        critic_lr=1e-3,
+        tau=1.0,
+        batch_size=1,
+        replay_size=1,
+        warmup_steps=0,
+    ),
+}
+
+
+def preset_config(name: str, **overrides: Any) -> DDPGConfig:
+    """The preset ``name`` with some fields replaced, checked like any config."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    preset, overrides = PRESETS[name], current_names(overrides)
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(preset)}
+    td3_only = unknown & {f.name for f in dataclasses.fields(TD3Config)}
+    if td3_only:
+        raise ConfigError(f"preset {name} ({preset.algorithm}) has no setting "
+                          f"{', '.join(sorted(td3_only))}: that is a TD3 setting, use a td3 "
+                          "preset (--preset td3)")
+    if unknown:
+        hints = []
+        aliases = {"steps": "total_env_steps", "env": "env_id"}  # the CLI's short flags
+        for key in sorted(unknown):
+            close = [aliases[key]] if key in aliases else difflib.get_close_matches(
+                key, list(field_docs()), n=1, cutoff=0.6)
+            hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+        raise ConfigError(f"there is no setting {', '.join(hints)}: `dpgkit train --help` lists "
+                          "them all")
+    return dataclasses.replace(preset, **overrides)
