@@ -183,9 +183,9 @@ def unscale_action(env_action: np.ndarray, low: np.ndarray, high: np.ndarray) ->
 def avg_l1_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
     """AvgL1Norm(x) = x / max(1/D * sum_i |x_i|, eps), over the last dimension (size D).
 
-    Scales each row to a mean absolute value of 1 (TD7's Eq. 3), so an embedding or a first
-    layer's features keep one scale however the weights before it grow or shrink. ``eps`` guards
-    an all-zero row (which stays zero).
+    Scales each row to a mean absolute value of 1 (the authors' ``AvgL1Norm``), so an embedding
+    or a first layer's features keep one scale however the weights before it grow or shrink.
+    ``eps`` guards an all-zero row (which stays zero).
 
     Shapes: (..., D) -> (..., D).
     """
@@ -211,8 +211,8 @@ def lap_huber_loss(td_error: Tensor, min_priority: float) -> Tensor:
     """L = 1/B * sum_i sum_k h(|delta_ik|), h(x) = 0.5 x^2 if x < kappa else kappa x, kappa =
     min_priority.
 
-    The critic loss that LAP pairs with (Fujimoto et al. 2020; TD7 section 4.2): a squared error
-    for small TD errors and an absolute one for large, whose gradient, kappa sign(delta) beyond
+    The critic loss that LAP pairs with (Fujimoto, Meger & Precup 2020): a squared error for
+    small TD errors and an absolute one for large, whose gradient, kappa sign(delta) beyond
     kappa, undoes in expectation the bias of sampling by priority max(|delta|, kappa)^alpha
     (:func:`lap_priority`). As in the authors' ``LAP_huber`` it is summed over the critics k and
     averaged over the batch, and it has no constant -0.5 kappa^2 in its linear part (the value
@@ -245,10 +245,11 @@ def value_clipped_td_target(reward: Tensor, terminated: Tensor, next_q: Tensor,
                             gamma: float | Tensor, value_min: float, value_max: float) -> Tensor:
     """y = r + gamma * (1 - terminated) * clip(min_k Q'_k(s', a~), value_min, value_max).
 
-    TD7's target clipping (section 4.3): the bootstrapped value is clipped to the range of
-    targets seen so far, [value_min, value_max] (:func:`widened_value_range`, copied in at each
-    hard target update), which stops an extrapolating critic from feeding its own overestimates
-    back. ``next_q`` is already the minimum over the target critics (:func:`clipped_double_q`).
+    TD7's target clipping (in the authors' ``Agent.train``): the bootstrapped value is clipped
+    to the range of targets seen so far, [value_min, value_max] (:func:`widened_value_range`,
+    copied in at each hard target update), which stops an extrapolating critic from feeding its
+    own overestimates back. ``next_q`` is already the minimum over the target critics
+    (:func:`clipped_double_q`).
 
     Shapes: as :func:`td_target`; ``value_min`` <= ``value_max`` floats.
     """
@@ -269,9 +270,10 @@ def widened_value_range(value_min: float, value_max: float, y: Tensor) -> tuple[
 def should_end_assessment(min_return: float, best_min_return: float) -> bool:
     """end <=> min_{episodes so far} G < best_min_return.
 
-    TD7's policy checkpoints (section 4.4): the current policy is assessed over up to N episodes
-    by its worst return; as soon as one episode falls below the checkpoint's score, the current
-    policy cannot beat it and its assessment ends early (training resumes, no checkpoint).
+    TD7's policy checkpoints (the authors' ``Agent.maybe_train_and_checkpoint``): the current
+    policy is assessed over up to N episodes by its worst return; as soon as one episode falls
+    below the checkpoint's score, the current policy cannot beat it and its assessment ends early
+    (training resumes, no checkpoint).
     """
     return min_return < best_min_return
 
