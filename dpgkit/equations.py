@@ -212,11 +212,13 @@ def lap_huber_loss(td_error: Tensor, min_priority: float) -> Tensor:
     min_priority.
 
     The critic loss that LAP pairs with (Fujimoto, Meger & Precup 2020): a squared error for
-    small TD errors and an absolute one for large, whose gradient, kappa sign(delta) beyond
-    kappa, undoes in expectation the bias of sampling by priority max(|delta|, kappa)^alpha
-    (:func:`lap_priority`). As in the authors' ``LAP_huber`` it is summed over the critics k and
-    averaged over the batch, and it has no constant -0.5 kappa^2 in its linear part (the value
-    jumps at |delta| = kappa, the gradient does not).
+    small TD errors and an absolute one for large. With kappa = 1 and sampling by priority
+    max(|delta|, 1)^alpha (:func:`lap_priority`) at alpha = 1, its expected gradient is
+    proportional to the mean squared error's under uniform sampling (p_i h'(delta_i) = delta_i);
+    TD7's alpha = 0.4 lies between that and the Huber loss under uniform sampling (alpha = 0).
+    As in the authors' ``LAP_huber`` it is summed over the critics k and averaged over the batch,
+    and it has no constant -0.5 kappa^2 in its linear part (the value jumps at |delta| = kappa,
+    the gradient does not).
 
     Shapes: ``td_error`` (B, K), delta_ik = y_i - Q_k(s_i, a_i) for each of K critics.
     """

@@ -3,8 +3,9 @@
 Transition i is drawn with probability P(i) = p_i / sum_j p_j, where its stored priority is
 already p_i = max(max_k |delta_ik|, min_priority)^alpha (:func:`~dpgkit.equations.lap_priority`,
 the larger TD error of the critics at the last update that drew it). There are no importance
-weights: the critic's loss, :func:`~dpgkit.equations.lap_huber_loss`, is chosen so that its
-expected gradient under this sampling is that of the mean squared error under uniform sampling.
+weights: the critic's loss, :func:`~dpgkit.equations.lap_huber_loss`, is chosen so that (at
+alpha = 1) its expected gradient under this sampling is proportional to that of the mean squared
+error under uniform sampling.
 A new transition gets the running maximum priority, which :meth:`LAPReplayBuffer.
 reset_max_priority` brings back to the largest priority still stored (TD7 calls it at every hard
 target update), so one old outlier does not over-sample every later transition.
