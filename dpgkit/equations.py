@@ -197,3 +197,132 @@ def unscale_action(env_action: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     The inverse of :func:`scale_action`: an environment action back to [-1, 1].
     """
     return 2.0 * (env_action - low) / (high - low) - 1.0
+
+
+# --- TD7 (Fujimoto et al. 2023) ---
+# "For SALE: State-Action Representation Learning for Deep Reinforcement Learning" (NeurIPS 2023):
+# TD3 plus SALE embeddings, LAP replay, target clipping and policy checkpoints. Each function
+# below is one rule of that method, with the settings of the authors' code (sfujim/TD7, TD7.py).
+
+
+def avg_l1_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
+    """AvgL1Norm(x) = x / max(1/D * sum_i |x_i|, eps), over the last dimension (size D).
+
+    Scales each row to a mean absolute value of 1 (the authors' ``AvgL1Norm``), so an embedding
+    or a first layer's features keep one scale however the weights before it grow or shrink.
+    ``eps`` guards an all-zero row (which stays zero).
+
+    Shapes: (..., D) -> (..., D).
+    """
+    return x / x.abs().mean(dim=-1, keepdim=True).clamp(min=eps)
+
+
+def embedding_loss(predicted_next_zs: Tensor, next_zs: Tensor) -> Tensor:
+    """L(f, g) = 1/(B D) * sum_i || g(f(s_i), a_i) - f(s'_i) ||^2, with f(s') held fixed.
+
+    SALE's encoder loss (TD7's Eq. 2): the state-action embedding zsa = g(zs, a) is trained to
+    predict the next state's embedding zs' = f(s'). The target zs' is a constant (in the authors'
+    code the online encoder's f(s') under ``torch.no_grad``); it is detached here as well.
+
+    Shapes: both (B, zs_dim); a mismatch is refused rather than broadcast.
+    """
+    if predicted_next_zs.shape != next_zs.shape:
+        raise ValueError(f"embedding_loss: prediction has shape {tuple(predicted_next_zs.shape)}"
+                         f" but the target has {tuple(next_zs.shape)}")
+    return (predicted_next_zs - next_zs.detach()).pow(2).mean()
+
+
+def lap_huber_loss(td_error: Tensor, min_priority: float) -> Tensor:
+    """L = 1/B * sum_i sum_k h(|delta_ik|), h(x) = 0.5 x^2 if x < kappa else kappa x, kappa =
+    min_priority.
+
+    The critic loss that LAP pairs with (Fujimoto, Meger & Precup 2020): a squared error for
+    small TD errors and an absolute one for large. With kappa = 1 and sampling by priority
+    max(|delta|, 1)^alpha (:func:`lap_priority`) at alpha = 1, its expected gradient is
+    proportional to the mean squared error's under uniform sampling (p_i h'(delta_i) = delta_i);
+    TD7's alpha = 0.4 lies between that and the Huber loss under uniform sampling (alpha = 0).
+    As in the authors' ``LAP_huber`` it is summed over the critics k and averaged over the batch,
+    and it has no constant -0.5 kappa^2 in its linear part (the value jumps at |delta| = kappa,
+    the gradient does not).
+
+    Shapes: ``td_error`` (B, K), delta_ik = y_i - Q_k(s_i, a_i) for each of K critics.
+    """
+    if td_error.ndim != 2:
+        raise ValueError(f"lap_huber_loss: need TD errors of shape (B, critics), got "
+                         f"{tuple(td_error.shape)}")
+    x = td_error.abs()
+    return torch.where(x < min_priority, 0.5 * x.pow(2), min_priority * x).sum(dim=1).mean()
+
+
+def lap_priority(td_error: np.ndarray, alpha: float, min_priority: float) -> np.ndarray:
+    """p_i = max(max_k |delta_ik|, min_priority)^alpha.
+
+    A transition's priority in LAP (loss-adjusted prioritized replay): the larger of its critics'
+    absolute TD errors, floored at ``min_priority`` (1 in TD7, so the floor is also the priority
+    of a well-fitted transition), to the power alpha. Transition i is then drawn with probability
+    p_i / sum_j p_j (no further exponent, no importance weights: :func:`lap_huber_loss` corrects).
+
+    Shapes: ``td_error`` (B, K) -> (B,); a (B,) array counts as one critic.
+    """
+    largest = np.abs(np.asarray(td_error, dtype=np.float64).reshape(len(td_error), -1)).max(axis=1)
+    return np.maximum(largest, min_priority) ** alpha
+
+
+def value_clipped_td_target(reward: Tensor, terminated: Tensor, next_q: Tensor,
+                            gamma: float | Tensor, value_min: float, value_max: float) -> Tensor:
+    """y = r + gamma * (1 - terminated) * clip(min_k Q'_k(s', a~), value_min, value_max).
+
+    TD7's target clipping (in the authors' ``Agent.train``): the bootstrapped value is clipped
+    to the range of targets seen so far, [value_min, value_max] (:func:`widened_value_range`,
+    copied in at each hard target update), which stops an extrapolating critic from feeding its
+    own overestimates back. ``next_q`` is already the minimum over the target critics
+    (:func:`clipped_double_q`).
+
+    Shapes: as :func:`td_target`; ``value_min`` <= ``value_max`` floats.
+    """
+    return td_target(reward, terminated, next_q.clamp(value_min, value_max), gamma)
+
+
+def widened_value_range(value_min: float, value_max: float, y: Tensor) -> tuple[float, float]:
+    """(value_min, value_max) <- (min(value_min, min_i y_i), max(value_max, max_i y_i)).
+
+    The range of TD targets seen over the run, grown with each batch's targets ``y`` (B,). It
+    starts empty (the authors' code: value_min = 1e8, value_max = -1e8) and never shrinks;
+    :func:`value_clipped_td_target` uses the copy taken at the last hard target update (0, 0
+    before the first one).
+    """
+    return min(value_min, float(y.min())), max(value_max, float(y.max()))
+
+
+def should_end_assessment(min_return: float, best_min_return: float) -> bool:
+    """end <=> min_{episodes so far} G < best_min_return.
+
+    TD7's policy checkpoints (the authors' ``Agent.maybe_train_and_checkpoint``): the current
+    policy is assessed over up to N episodes by its worst return; as soon as one episode falls
+    below the checkpoint's score, the current policy cannot beat it and its assessment ends early
+    (training resumes, no checkpoint).
+    """
+    return min_return < best_min_return
+
+
+def should_checkpoint(min_return: float, best_min_return: float, assessed_episodes: int,
+                      max_assessed_episodes: int) -> bool:
+    """checkpoint <=> min G >= best_min_return and assessed_episodes = max_assessed_episodes.
+
+    The current policy replaces the checkpoint once it has played its full assessment (1 episode
+    early in training, 20 later) without an episode below the checkpoint's score; then
+    best_min_return <- min_return.
+    """
+    return (not should_end_assessment(min_return, best_min_return)
+            and assessed_episodes == max_assessed_episodes)
+
+
+def reset_best_min_return(best_min_return: float, reset_weight: float) -> float:
+    """best_min_return <- reset_weight * best_min_return.
+
+    Applied once, when training reaches ``steps_before_checkpointing`` updates (where the
+    assessment grows from 1 to 20 episodes), so a checkpoint scored on one lucky episode can be
+    replaced. With reset_weight 0.9 this lowers the bar for a positive score but *raises* it for
+    a negative one (-100 becomes -90), exactly as the authors' code does.
+    """
+    return reset_weight * best_min_return

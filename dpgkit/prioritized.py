@@ -41,6 +41,10 @@ class SumTree:
         """The smallest non-zero leaf (inf when all are zero)."""
         return float(self.mins[1])
 
+    def max_leaf(self) -> float:
+        """The largest leaf (0 when all are zero), by a scan of the leaves: O(n)."""
+        return float(self.sums[self.leaves:].max())
+
     def get(self, leaves: np.ndarray) -> np.ndarray:
         return self.sums[leaves + self.leaves]
 
