@@ -81,7 +81,8 @@ class DDPGConfig:
         check=">= 0")
     update_during_warmup: bool = setting(
         False, "Also update during warm-up, from the first full batch on (the TD3 authors' code "
-        "schedule, on in our-ddpg and td3; docs/presets.md has what it does on HalfCheetah).")
+        "schedule, on in td3; off in our-ddpg, where it halved the return on HalfCheetah: "
+        "docs/presets.md).")
     updates_per_step: float = setting(
         1.0, "Updates (critic, actor, targets) per env step; fractions such as 0.5 allowed.",
         check="> 0")
