@@ -1,4 +1,4 @@
-"""dpgkit: deterministic policy-gradient reinforcement learning (DDPG, TD3), read like the math.
+"""dpgkit: deterministic policy-gradient RL (DDPG, TD3, TD7), read like the math.
 
 The Python API (see ``dpgkit.api``)::
 
@@ -8,11 +8,11 @@ The Python API (see ``dpgkit.api``)::
     agent.predict(obs)
 """
 
-from dpgkit.api import DDPG, TD3, load
-from dpgkit.config import DDPGConfig, TD3Config
+from dpgkit.api import DDPG, TD3, TD7, load
+from dpgkit.config import DDPGConfig, TD3Config, TD7Config
 from dpgkit.presets import PRESETS, preset_config
 from dpgkit.train import train
 from dpgkit.version import __version__
 
-__all__ = ["DDPG", "TD3", "load", "train", "DDPGConfig", "TD3Config", "PRESETS", "preset_config",
-           "__version__"]
+__all__ = ["DDPG", "TD3", "TD7", "load", "train", "DDPGConfig", "TD3Config", "TD7Config",
+           "PRESETS", "preset_config", "__version__"]

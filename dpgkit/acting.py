@@ -48,10 +48,10 @@ class Episode:
 
 
 def explore_actions(agent: DDPGAgent, obs: np.ndarray, noise: Noise, env_steps: int,
-                    config: DDPGConfig, warmup_rng: np.random.Generator) -> np.ndarray:
+                    warmup_rng: np.random.Generator) -> np.ndarray:
     """The behaviour policy for a batch of envs, shape (num_envs, action_dim): uniform in
-    [-1, 1] during warm-up, else clip(mu(s) + noise, -1, 1)."""
-    if env_steps < config.warmup_steps:
+    [-1, 1] during warm-up (the agent says when it ends), else clip(mu(s) + noise, -1, 1)."""
+    if agent.warming_up(env_steps):
         return warmup_rng.uniform(-1.0, 1.0, (len(obs), agent.action_dim))
     return np.clip(agent.act(obs) + noise.sample(), -1.0, 1.0)
 
@@ -113,8 +113,7 @@ class Acting:
         self.noise.sigma = self.initial_sigma * noise_scale(
             env_steps, config.noise_decay, config.noise_decay_start, config.noise_decay_end,
             config.noise_final_scale)
-        action = explore_actions(self.agent, self.obs, self.noise, env_steps, config,
-                                 self.warmup_rng)
+        action = explore_actions(self.agent, self.obs, self.noise, env_steps, self.warmup_rng)
         self.obs, transition = step_envs(self.envs, self.scaler, self.obs, action)
         ended = end_episodes(self.episodes, transition.reward, transition.terminated,
                              transition.truncated)

@@ -29,6 +29,8 @@ from dpgkit.config import DDPGConfig
 from dpgkit.equations import td_target
 from dpgkit.fastpath import HandWrittenSteps, supports
 from dpgkit.networks import Actor, Critic
+from dpgkit.prioritized import make_replay
+from dpgkit.replay import ReplayBuffer
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
@@ -137,6 +139,34 @@ class DDPGAgent:
     def discount(self, batch: Batch) -> float | Tensor:
         """gamma, or gamma^m per transition where the batch holds m-step returns."""
         return self.config.gamma if batch.steps is None else self.config.gamma ** batch.steps
+
+    # --- what the loop asks the agent (TD7 answers differently; see dpgkit/td7.py) ---
+    def make_replay(self, num_streams: int) -> ReplayBuffer:
+        """The replay this agent learns from: uniform or prioritized, one- or n-step."""
+        return make_replay(self.config, self.obs_dim, self.action_dim, num_streams)
+
+    def warming_up(self, env_steps: int) -> bool:
+        """Whether the behaviour policy still acts uniformly at random: the first
+        ``warmup_steps`` env steps."""
+        return env_steps < self.config.warmup_steps
+
+    def learns_every_step(self, env_steps: int) -> bool:
+        """Whether the loop updates after each env step now: after warm-up (or during it, with
+        ``update_during_warmup``)."""
+        return self.config.update_during_warmup or env_steps > self.config.warmup_steps
+
+    def on_episode_end(self, length: int, episode_return: float, env_steps: int) -> int:
+        """The updates to run now that a training episode ended: none (DDPG and TD3 update
+        after every env step)."""
+        return 0
+
+    def deployed_policy(self) -> nn.Module:
+        """The network that is evaluated, exported and deployed, obs -> action in [-1, 1]."""
+        return self.actor
+
+    def deployed_act(self, obs: np.ndarray) -> np.ndarray:
+        """The deployed policy's action, as :meth:`act` (the same for DDPG and TD3)."""
+        return self.act(obs)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimisers by name (the keys used in checkpoints)."""

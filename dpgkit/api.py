@@ -112,7 +112,7 @@ class DDPG:
         (obs_dim,) or a batch (B, obs_dim): what dpgkit would send to ``env.step``."""
         agent = self.agent  # a clear error before learn() or load()
         scaler = self.trainer.scaler if self.trainer is not None else self._policy[1]
-        return scaler.to_env(agent.act(np.asarray(obs, dtype=np.float32)))
+        return scaler.to_env(agent.deployed_act(np.asarray(obs, dtype=np.float32)))
 
     def save(self, path: str | Path) -> Path:
         """Write the whole run (networks, optimisers, replay, RNGs) as a checkpoint directory."""
@@ -126,7 +126,7 @@ class DDPG:
 
         env = make_env(self.config.env_id)
         try:
-            return evaluate(self.agent.act, env, ActionScaler.for_space(env.action_space),
+            return evaluate(self.agent.deployed_act, env, ActionScaler.for_space(env.action_space),
                             [seed + k for k in range(episodes)])
         finally:
             env.close()
@@ -138,10 +138,16 @@ class TD3(DDPG):
     default_preset = "td3"
 
 
+class TD7(DDPG):
+    """TD7 (Fujimoto et al. 2023): TD3 plus SALE, LAP, target clipping, policy checkpoints."""
+
+    default_preset = "td7"
+
+
 def load(path: str | Path) -> DDPG:
     """A policy saved with ``save`` (or a run directory's newest checkpoint), ready to predict."""
     agent, meta = load_agent(Path(path))
-    cls = TD3 if agent.config.algorithm == "td3" else DDPG
+    cls = {"td3": TD3, "td7": TD7}.get(agent.config.algorithm, DDPG)
     model = cls.__new__(cls)
     model.config, model.run_dir, model.trainer = agent.config, Path(path), None
     model._named_run_dir = True

@@ -31,7 +31,7 @@ from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
 from dpgkit.config import config_from_dict
 from dpgkit.errors import CheckpointError, DpgkitError
-from dpgkit.td3 import make_agent
+from dpgkit.td7 import make_agent
 from dpgkit.version import __version__
 
 FORMAT = "dpgkit-checkpoint"

@@ -167,7 +167,7 @@ def _eval(args: argparse.Namespace) -> int:
     env_id = _eval_env_id(meta["env"]["env_id"], args.env)
     env = make_video_env(env_id, args.video) if args.video else make_env(env_id)
     _check_same_spaces(env, env_id, meta["env"])
-    returns = evaluate(agent.act, env, ActionScaler.for_space(env.action_space),
+    returns = evaluate(agent.deployed_act, env, ActionScaler.for_space(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
     env.close()  # finishes writing the last video
     result = {"env_id": meta["env"]["env_id"], "episodes": args.episodes, "seed": args.seed,

@@ -20,7 +20,7 @@ from dpgkit.acting import Acting, Transition
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import make_vector_env
 from dpgkit.noise import make_noise
-from dpgkit.td3 import make_agent
+from dpgkit.td7 import make_agent
 
 
 def actor_noise_factor(index: int, actors: int, spread: float) -> float:

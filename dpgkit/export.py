@@ -5,7 +5,8 @@ The exported model computes, for a float32 batch of raw observations ``obs`` of 
 
     a_env = clip(low + (mu_theta(obs) + 1) * (high - low) / 2, low, high)      # per dimension
 
-i.e. the actor mu_theta in eval mode (batch norm, if any, uses its running statistics) followed
+i.e. the actor mu_theta in eval mode (batch norm, if any, uses its running statistics; for TD7
+the checkpointed policy, its state encoder included: mu(s, f(s))) followed
 by :func:`dpgkit.equations.scale_action` with the env's Box bounds, clipped against rounding as
 :class:`dpgkit.envs.ActionScaler` does. Asymmetric bounds work. Nothing else is needed to run it:
 no dpgkit, no Gymnasium, and for ONNX not even torch.
@@ -63,7 +64,7 @@ class ExportedPolicy(nn.Module):
     norm uses its running statistics): ``train()`` does not change that.
 
     Args:
-        actor: the trained actor mu_theta, with tanh output in [-1, 1].
+        actor: the trained policy, raw obs -> action in [-1, 1] (``agent.deployed_policy()``).
         low, high: the env's action bounds, one value per action dimension, low < high.
     """
 
@@ -101,19 +102,19 @@ def build_policy(agent: DDPGAgent, meta: dict[str, Any]) -> ExportedPolicy:
     if len(low) != agent.action_dim:
         raise DpgkitError(f"the checkpoint's action bounds have {len(low)} dimensions but its "
                           f"actor has {agent.action_dim}: the checkpoint is corrupt")
-    return ExportedPolicy(agent.actor, low, high)
+    return ExportedPolicy(agent.deployed_policy(), low, high)
 
 
 def predict(agent: DDPGAgent, meta: dict[str, Any], obs: np.ndarray) -> np.ndarray:
     """dpgkit's own env action for ``obs``: (obs_dim,) -> (action_dim,) or (B, obs_dim) ->
     (B, action_dim), float32.
 
-    ``agent.act`` then :class:`dpgkit.envs.ActionScaler` with the checkpoint's bounds, in
+    ``agent.deployed_act`` then :class:`dpgkit.envs.ActionScaler` with the checkpoint's bounds, in
     float64, clipped to the bounds and cast to float32: the numbers
     :class:`dpgkit.envs.ActionScaler` sends to ``env.step`` for a float32 Box. The reference an
     exported model must reproduce.
     """
-    return ActionScaler(*_bounds(meta)).to_env(agent.act(obs))
+    return ActionScaler(*_bounds(meta)).to_env(agent.deployed_act(obs))
 
 
 def export_policy(run_dir: Path, fmt: str, output: Path | None = None) -> Path:

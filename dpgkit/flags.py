@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dpgkit.config import RENAMED, TD3Config
+from dpgkit.config import RENAMED, TD7Config
 from dpgkit.fields import field_error
 from dpgkit.presets import PRESETS
 
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train an agent and write a run directory",
-                                description="Train DDPG or TD3; every config field is a flag.")
+                                description="Train DDPG, TD3 or TD7; every config field is a flag.")
     train.add_argument("--preset", default=None, choices=list(PRESETS),
                        help="settings to start from (default: ddpg)")
     train.add_argument("--out", type=Path, default=None,
@@ -88,15 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "with an aggregate OUT/summary.json")
     train.add_argument("--workers", type=int, default=None, metavar="N",
                        help="with --seeds: runs at a time (default: one per core)")
-    hints = typing.get_type_hints(TD3Config)
-    for field in dataclasses.fields(TD3Config):
+    hints = typing.get_type_hints(TD7Config)
+    for field in dataclasses.fields(TD7Config):
         name, doc, choices = field.name, field.metadata["doc"], field.metadata["choices"]
         if name == "preset":
             continue
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
         if name in SHORT_FLAGS:
             flags.insert(0, SHORT_FLAGS[name])
-        preset = "ddpg" if hasattr(PRESETS["ddpg"], name) else "td3"
+        preset = next(p for p in ("ddpg", "td3", "td7") if hasattr(PRESETS[p], name))
         default = getattr(PRESETS[preset], name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         train.add_argument(*flags, dest=name, default=None, choices=choices,

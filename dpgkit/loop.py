@@ -5,7 +5,8 @@ Per step of its envs, a :class:`Trainer` does:
     s, a, r, s', terminated, truncated = acting.step()      # dpgkit.acting: warm-up, noise,
                                                             # the true final obs at an episode end
     replay.add(s, a, r, s', terminated, truncated)
-    for every episode that ended: a row of metrics.csv
+    for every episode that ended: a row of metrics.csv, and the updates the agent asks for
+                                               (TD7: a burst at each episode end)
     agent.update(replay.sample(batch_size))    updates_per_step times (after warm-up, or
                                                from the first batch: update_during_warmup)
     evaluate and checkpoint when due
@@ -45,8 +46,8 @@ from dpgkit.errors import Diverged
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import make_noise
 from dpgkit.plotting import plot_curve
-from dpgkit.prioritized import PrioritizedReplayBuffer, make_replay
-from dpgkit.td3 import make_agent
+from dpgkit.prioritized import PrioritizedReplayBuffer
+from dpgkit.td7 import make_agent
 
 
 def experience_streams(config: DDPGConfig) -> int:
@@ -80,7 +81,7 @@ class Trainer:
         obs_dim, action_dim = space_dims(self.eval_env)
         self.scaler = ActionScaler.for_space(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)
-        self.replay = make_replay(config, obs_dim, action_dim, experience_streams(config))
+        self.replay = self.agent.make_replay(experience_streams(config))  # TD7: LAP
         warmup_rng, noise_rng, self.replay_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
         noise = make_noise(config, action_dim, noise_rng, config.num_envs)
@@ -123,6 +124,9 @@ class Trainer:
         self.env_steps += self.config.num_envs
         for _, episode in ended:
             events["episode_return"] = self.record_episode(episode)
+            for _ in range(self.agent.on_episode_end(episode.length, episode.total_reward,
+                                                     self.env_steps)):
+                self.update_once()  # TD7: a training burst at the episode's end
         self.learn(self.config.num_envs)
         return {**events, **self.periodic(steps_before)}
 
@@ -153,7 +157,7 @@ class Trainer:
         transition once warm-up is over (or at once, with ``update_during_warmup``) and the
         replay holds a batch. Returns how many updates ran."""
         config = self.config
-        learning = config.update_during_warmup or self.env_steps > config.warmup_steps
+        learning = self.agent.learns_every_step(self.env_steps)  # TD7: never, with checkpoints
         if not learning or len(self.replay) < config.batch_size:
             return 0
         self.update_credit += new_transitions * config.updates_per_step
@@ -188,7 +192,7 @@ class Trainer:
 
     def evaluate(self) -> float:
         """Run the evaluation episodes (no noise, fixed start seeds) and record them."""
-        self.last_eval = evaluate(self.agent.act, self.eval_env, self.scaler,
+        self.last_eval = evaluate(self.agent.deployed_act, self.eval_env, self.scaler,
                                   eval_seeds(self.config.seed, self.config.eval_episodes))
         self.writer.row(self.env_steps, updates=self.agent.updates,
                         eval_return_mean=self.last_eval.mean(),

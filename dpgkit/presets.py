@@ -8,7 +8,7 @@ import dataclasses
 import difflib
 from typing import Any
 
-from dpgkit.config import DDPGConfig, TD3Config, current_names, field_docs
+from dpgkit.config import DDPGConfig, TD3Config, TD7Config, current_names, field_docs
 from dpgkit.errors import ConfigError
 
 # Fujimoto et al. 2018's settings for their re-tuned DDPG ("Our DDPG") and for TD3.
@@ -69,6 +69,42 @@ PRESETS: dict[str, DDPGConfig] = {
     # Fujimoto et al. 2018, TD3: "our-ddpg" plus twin critics, target smoothing, delayed updates.
     "td3": TD3Config(preset="td3", target_noise=0.2, target_noise_clip=0.5, policy_delay=2,
                      **_FUJIMOTO),
+    # Fujimoto et al. 2023, TD7 (sfujim/TD7: TD7.py Hyperparameters, main.py): TD3 plus SALE,
+    # LAP, target clipping and policy checkpoints; docs/presets.md gives each setting's source.
+    "td7": TD7Config(
+        preset="td7",
+        gamma=0.99,
+        actor_hidden=(256,),
+        critic_hidden=(256,),
+        zs_dim=256,
+        encoder_hidden=256,
+        encoder_activation="elu",
+        critic_activation="elu",
+        actor_activation="relu",
+        actor_lr=3e-4,
+        critic_lr=3e-4,
+        encoder_lr=3e-4,
+        batch_size=256,
+        replay_size=1_000_000,
+        warmup_steps=25_000,
+        update_during_warmup=False,
+        fast_update=False,
+        exploration_noise="gaussian",
+        gaussian_sigma=0.1,
+        target_noise=0.2,
+        target_noise_clip=0.5,
+        policy_delay=2,
+        target_update_every_updates=250,
+        lap_alpha=0.4,
+        lap_min_priority=1.0,
+        policy_checkpoints=True,
+        checkpoint_early_episodes=1,
+        checkpoint_late_episodes=20,
+        checkpoint_late_after_updates=750_000,
+        checkpoint_reset_weight=0.9,
+        eval_every_steps=5_000,
+        eval_episodes=10,
+    ),
     # The deck's off-policy deterministic actor-critic: no replay, no targets, plain SGD.
     "dpg-online": DDPGConfig(
         preset="dpg-online",
@@ -89,11 +125,12 @@ def preset_config(name: str, **overrides: Any) -> DDPGConfig:
         raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     preset, overrides = PRESETS[name], current_names(overrides)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(preset)}
-    td3_only = unknown & {f.name for f in dataclasses.fields(TD3Config)}
-    if td3_only:
-        raise ConfigError(f"preset {name} ({preset.algorithm}) has no setting "
-                          f"{', '.join(sorted(td3_only))}: that is a TD3 setting, use a td3 "
-                          "preset (--preset td3)")
+    for cls in (TD3Config, TD7Config):  # a setting of another algorithm: name it
+        other = unknown & {f.name for f in dataclasses.fields(cls)}
+        if other:
+            raise ConfigError(f"preset {name} ({preset.algorithm}) has no setting "
+                              f"{', '.join(sorted(other))}: that is a {cls.algorithm.upper()} "
+                              f"setting, use a {cls.algorithm} preset (--preset {cls.algorithm})")
     if unknown:
         hints = []
         aliases = {"steps": "total_env_steps", "env": "env_id"}  # the CLI's short flags

@@ -5,7 +5,8 @@ with; the rebuilt :class:`~dpgkit.loop.Trainer` hands the checkpoint to :func:`r
 puts it into the captured state; :func:`capture` turns a running Trainer into tensor files and
 JSON. Besides the networks and optimisers this covers the replay buffer, the noise processes,
 every random generator (numpy's, torch's, TD3's smoothing noise, and each env's through its
-episode record), the counters, the running update statistics and the length of ``metrics.csv``
+episode record), the counters (with TD7's: warm-up end, checkpoint statistics, value range),
+the running update statistics and the length of ``metrics.csv``
 at the time. Resume touches a Trainer only through the attributes of :class:`Run`.
 """
 
@@ -32,6 +33,7 @@ from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import OrnsteinUhlenbeckNoise
 from dpgkit.replay import ReplayBuffer
 from dpgkit.td3 import TD3Agent
+from dpgkit.td7 import TD7Agent
 
 Checkpoint = tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]
 """A checkpoint as read: {tensor file: {name: tensor}} and the JSON metadata."""
@@ -91,6 +93,7 @@ def capture(run: Run) -> Checkpoint:
     replay_tensors = {name: torch.from_numpy(value) for name, value in replay_arrays.items()}
     meta = {
         "config": config_to_dict(run.config), "env": run.env_info, **agent_meta,
+        "td7": agent.counters() if isinstance(agent, TD7Agent) else None,
         "counters": {"env_steps": run.env_steps, "updates": agent.updates,
                      "episodes": run.episodes_done, "update_credit": run.update_credit,
                      "replay": replay_counters},
@@ -148,6 +151,8 @@ def _restore(run: Run, files: dict[str, dict[str, torch.Tensor]], meta: dict[str
     random.setstate((version, tuple(internal), gauss))
     if isinstance(agent, TD3Agent):
         agent.generator.set_state(tensors["rng.td3_smoothing"])
+    if isinstance(agent, TD7Agent):  # its warm-up, checkpoint statistics and value range
+        agent.load_counters(meta["td7"])
     if isinstance(acting.noise, OrnsteinUhlenbeckNoise):
         acting.noise.x = tensors["noise.x"].numpy().copy()
 

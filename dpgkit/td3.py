@@ -66,7 +66,11 @@ class TD3Agent(DDPGAgent):
 
 
 def make_agent(obs_dim: int, action_dim: int, config: DDPGConfig) -> DDPGAgent:
-    """The agent of ``config``'s algorithm: TD3Agent for a TD3Config, else DDPGAgent."""
+    """The agent of ``config``'s algorithm: TD3Agent for a TD3Config, else DDPGAgent (TD7's
+    is :func:`dpgkit.td7.make_agent`'s, which covers every algorithm)."""
+    if config.algorithm not in ("ddpg", "td3"):
+        raise ValueError(f"td3.make_agent builds DDPG and TD3 agents, not {config.algorithm}: "
+                         "use dpgkit.td7.make_agent")
     if isinstance(config, TD3Config):
         return TD3Agent(obs_dim, action_dim, config)
     return DDPGAgent(obs_dim, action_dim, config)

@@ -136,3 +136,21 @@ class TD7Critic(nn.Module):
         for layer in self.hidden_layers:
             x = self.activation(layer(x))
         return self.out(x).squeeze(-1)
+
+
+class TD7Policy(nn.Module):
+    """TD7's policy as one module, raw observation -> action in [-1, 1]: mu(s, f(s)), an actor
+    with the state encoder it acts with (for acting, evaluation and export).
+
+    Args:
+        encoder: the SALE encoder whose zs = f(s) the actor reads.
+        actor: the actor mu(s, zs).
+    """
+
+    def __init__(self, encoder: SALEEncoder, actor: TD7Actor) -> None:
+        super().__init__()
+        self.encoder, self.actor = encoder, actor
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """(B, obs_dim) -> (B, action_dim)."""
+        return self.actor(obs, self.encoder.zs(obs))

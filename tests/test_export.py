@@ -23,6 +23,8 @@ RUNS = {
     "pendulum": ["--env", "Pendulum-v1"],
     "counting": ["--env", "dpgkit-test/Counting-v0"],  # asymmetric bounds [-1, 0] .. [3, 2]
     "batch-norm": ["--env", "Pendulum-v1", "--batch_norm", "true"],
+    "td7": ["--env", "Pendulum-v1", "--preset", "td7", "--steps", "500", "--actor_hidden", "16",
+            "--critic_hidden", "16", "--zs_dim", "8", "--encoder_hidden", "16"],  # with f(s)
 }
 
 

@@ -1,0 +1,195 @@
+"""TD7's agent: the order inside one update, LAP's priorities, the hard update, the checkpoint
+rule on scripted returns, same seed same bits, and the CLI and API on the td7 preset."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import dpgkit
+from dpgkit.batch import Batch
+from dpgkit.cli import main
+from dpgkit.config import TD7Config
+from dpgkit.equations import lap_priority
+from dpgkit.errors import ConfigError
+from dpgkit.lap import LAPReplayBuffer
+from dpgkit.presets import preset_config
+from dpgkit.td7 import TD7Agent, make_agent
+
+OBS_DIM, ACTION_DIM, B = 3, 2, 16
+TINY = dict(actor_hidden=(16,), critic_hidden=(16,), zs_dim=8, encoder_hidden=16, batch_size=B)
+
+
+def tiny_agent(**overrides) -> TD7Agent:
+    agent = make_agent(OBS_DIM, ACTION_DIM, preset_config("td7", **{**TINY, **overrides}))
+    assert type(agent) is TD7Agent
+    return agent
+
+
+def batch(seed: int = 0, with_replay: TD7Agent | None = None) -> Batch:
+    """A random batch; with an agent, drawn from a LAP replay of 64 transitions it owns."""
+    g = torch.Generator().manual_seed(seed)
+    if with_replay is None:
+        return Batch(torch.randn(B, OBS_DIM, generator=g),
+                     torch.rand(B, ACTION_DIM, generator=g) * 2 - 1,
+                     torch.randn(B, generator=g), torch.randn(B, OBS_DIM, generator=g),
+                     torch.zeros(B))
+    replay = with_replay.make_replay(1)
+    rng = np.random.default_rng(seed)
+    for _ in range(64):
+        replay.add(rng.standard_normal((1, OBS_DIM)), rng.uniform(-1, 1, (1, ACTION_DIM)),
+                   rng.standard_normal(1), rng.standard_normal((1, OBS_DIM)), np.zeros(1),
+                   np.zeros(1))
+    return replay.sample(B, rng)
+
+
+def parameters(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def same(a: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return all(x.equal(y) for x, y in zip(a, module.parameters(), strict=True))
+
+
+def test_the_encoder_loss_moves_the_encoder_only():
+    agent = tiny_agent()
+    before = {name: parameters(m) for name, m in agent.modules().items()}
+    agent.update_encoder(batch())
+    for name, module in agent.modules().items():
+        assert same(before[name], module) == (name != "encoder"), name
+    assert all(p.grad is None for m in (agent.actor, agent.critic, agent.critic2)
+               for p in m.parameters())
+
+
+def test_the_critics_learn_from_the_fixed_encoder_s_embeddings():
+    """The online encoder does not enter the critic step: scrambling it changes nothing."""
+    a, b = tiny_agent(), tiny_agent()
+    with torch.no_grad():
+        for p in b.encoder.parameters():
+            p.add_(1.0)
+    data = batch()
+    a.update_critic(data), b.update_critic(data)
+    for name in ("critic", "critic2", "fixed_encoder"):
+        assert same(parameters(a.modules()[name]), b.modules()[name]), name
+    assert a.td_error.shape == (B, 2)
+
+
+def test_the_actor_step_moves_the_actor_only():
+    agent = tiny_agent()
+    before = {name: parameters(m) for name, m in agent.modules().items()}
+    agent.update_actor(batch())
+    for name, module in agent.modules().items():
+        assert same(before[name], module) == (name != "actor"), name
+
+
+def test_the_hard_update_copies_every_target_in_order_and_the_value_range():
+    agent = tiny_agent(target_update_every_updates=3)
+    data = batch(with_replay=agent)
+    initial_fixed = parameters(agent.fixed_encoder)
+    for _ in range(2):
+        agent.update(data)
+        assert agent.value_min_target == agent.value_max_target == 0.0  # y = r until the copy
+    assert not same(parameters(agent.actor_target), agent.actor)
+    agent.update(data)  # the third: hard update
+    for target, online in (("actor_target", "actor"), ("critic_target", "critic"),
+                           ("critic2_target", "critic2"), ("fixed_encoder", "encoder")):
+        assert same(parameters(agent.modules()[online]), agent.modules()[target]), target
+    assert same(initial_fixed, agent.fixed_encoder_target)  # the fixed encoder from before
+    assert (agent.value_min_target, agent.value_max_target) == (agent.value_min, agent.value_max)
+    assert agent.value_min < agent.value_max
+    assert agent.replay.max_priority == agent.replay.tree.max_leaf()
+
+
+def test_lap_priorities_come_from_the_pre_step_td_errors():
+    agent = tiny_agent()
+    data = batch(with_replay=agent)
+    agent.update_critic(data)
+    expected = lap_priority(agent.td_error.numpy(), 0.4, 1.0)
+    assert np.allclose(agent.replay.tree.get(data.indices), expected)
+    assert isinstance(agent.replay, LAPReplayBuffer)
+
+
+def test_the_checkpoint_rule_on_scripted_returns():
+    agent = tiny_agent(warmup_steps=100, checkpoint_early_episodes=1, checkpoint_late_episodes=3,
+                       checkpoint_late_after_updates=0, checkpoint_reset_weight=0.5)
+    assert agent.warming_up(0)
+    assert agent.on_episode_end(50, -10.0, env_steps=50) == 0  # warm-up, not counted
+    assert agent.on_episode_end(60, -10.0, env_steps=110) == 0  # ends the warm-up
+    assert not agent.warming_up(110)
+    # the first assessment is one episode long: checkpoint, then a burst of its length
+    agent.actor.out.bias.data.fill_(0.25)
+    assert agent.on_episode_end(40, -5.0, env_steps=150) == 40
+    assert agent.best_min_return == -5.0 and agent.checkpoint_actor.out.bias.eq(0.25).all()
+    agent.update(batch())  # updates == 0 == checkpoint_late_after_updates: reweight, grow
+    assert agent.best_min_return == -2.5 and agent.max_assessed_episodes == 3
+    agent.actor.out.bias.data.fill_(0.5)
+    assert agent.on_episode_end(30, -1.0, env_steps=180) == 0  # assessment goes on
+    assert agent.on_episode_end(30, -2.0, env_steps=210) == 0
+    assert agent.on_episode_end(30, -3.0, env_steps=240) == 90  # below -2.5: ended early
+    assert agent.best_min_return == -2.5 and agent.checkpoint_actor.out.bias.eq(0.25).all()
+    for ret, due in ((-1.0, 0), (-2.0, 0), (-2.4, 90)):  # three episodes above -2.5
+        assert agent.on_episode_end(30, ret, env_steps=300) == due
+    assert agent.best_min_return == -2.4 and agent.checkpoint_actor.out.bias.eq(0.5).all()
+    obs = np.ones(OBS_DIM, np.float32)
+    assert np.array_equal(agent.deployed_act(obs), agent.deployed_policy()(
+        torch.from_numpy(obs)[None]).detach().numpy()[0])
+
+
+def test_without_checkpoints_it_learns_every_step_after_the_warm_up():
+    agent = tiny_agent(policy_checkpoints=False, warmup_steps=10)
+    assert not agent.learns_every_step(5)
+    assert agent.on_episode_end(20, -1.0, env_steps=20) == 0
+    assert not agent.learns_every_step(20) and agent.learns_every_step(21)
+    assert agent.on_episode_end(20, -1.0, env_steps=40) == 0
+
+
+def test_td7_refuses_what_it_does_not_support():
+    for bad in (dict(actor_hidden=(16, 16)), dict(prioritized=True), dict(actors=2)):
+        with pytest.raises(ConfigError, match="TD7"):
+            preset_config("td7", **bad)
+    with pytest.raises(ConfigError, match="that is a TD7 setting"):
+        preset_config("td3", zs_dim=8)
+
+
+def run_td7(tmp_path, name: str, **overrides) -> tuple[dict, bytes]:
+    config = preset_config("td7", **{**TINY, "total_env_steps": 600, "warmup_steps": 100,
+                                     "eval_every_steps": 300, "eval_episodes": 1,
+                                     "target_update_every_updates": 50, **overrides})
+    summary = dpgkit.train(config, tmp_path / name, progress=False)
+    return summary, (tmp_path / name / "metrics.csv").read_bytes()
+
+
+def test_same_seed_same_bits_and_bursts_at_episode_ends(tmp_path):
+    (a, metrics_a), (b, metrics_b) = run_td7(tmp_path, "a"), run_td7(tmp_path, "b")
+    assert metrics_a == metrics_b and a["eval_return_mean"] == b["eval_return_mean"]
+    assert a["updates"] == 400  # warm-up to 200; bursts of 200 at 400 and 600
+    (c, _), = [run_td7(tmp_path, "c", seed=1)]
+    assert c["eval_return_mean"] != a["eval_return_mean"]
+
+
+def test_two_envs_and_no_checkpoints_run(tmp_path):
+    summary, _ = run_td7(tmp_path, "two", num_envs=2, policy_checkpoints=False)
+    assert summary["env_steps"] == 600 and summary["updates"] > 0
+
+
+def test_cli_and_api_train_td7(tmp_path):
+    assert main(["train", "--preset", "td7", "--steps", "600", "--warmup_steps", "100",
+                 "--batch_size", "16", "--actor_hidden", "16", "--critic_hidden", "16",
+                 "--zs_dim", "8", "--encoder_hidden", "16", "--eval_every_steps", "600",
+                 "--eval_episodes", "1", "--no-progress", "--out", str(tmp_path / "cli")]) == 0
+    config = json.loads((tmp_path / "cli" / "config.json").read_text())
+    assert config["algorithm"] == "td7" and config["zs_dim"] == 8
+    assert main(["eval", str(tmp_path / "cli"), "--episodes", "1"]) == 0
+
+    model = dpgkit.TD7("Pendulum-v1", run_dir=tmp_path / "api", **TINY, warmup_steps=100,
+                       eval_every_steps=600, eval_episodes=1)
+    model.learn(total_env_steps=600)
+    assert isinstance(model.config, TD7Config) and model.agent.updates == 400
+    loaded = dpgkit.load(tmp_path / "api")
+    assert type(loaded) is dpgkit.TD7
+    obs = np.zeros(3, np.float32)
+    assert np.array_equal(loaded.predict(obs), model.predict(obs))
+    assert copy.deepcopy(loaded.agent.checkpoint_actor.out.weight).equal(
+        model.agent.checkpoint_actor.out.weight)
