@@ -206,8 +206,8 @@ def table(runs: list[dict], commit: str) -> str:
             + (", ".join(f"{r['wall_seconds']:.0f}" for r in done) or "-") + " | "
             + (", ".join(f"{r['steps_per_second']:.0f}" for r in done) or "-") + " |")
     lines.append("")
-    lines.append(f"Commit {commit}; machine: {machine()}. Ratio: dpgkit's mean over TD3's "
-                 "published mean. Wall time is training time summed over a run's processes "
+    lines.append(f"Tabled at commit {commit}; machine: {machine()}. Ratio: dpgkit's mean over "
+                 "TD3's published mean. Wall time is training time summed over a run's processes "
                  "(resumes included).")
     lines.append("")
     lines.append("Each row's command (OUT is the benchmark's output folder):")
@@ -241,7 +241,8 @@ def figure(runs: list[dict], path: Path) -> None:
         group = [r for r in runs if r["env_id"] == env_id and r["steps"]]
         budget = max(r["budget"] for r in runs if r["env_id"] == env_id)
         for label in dict.fromkeys(r["label"] for r in group):
-            curves = [r for r in group if r["label"] == label]
+            started = [r for r in group if r["label"] == label]
+            curves = [r for r in started if r["done"]] or started  # unfinished ones only alone
             end = min(max(r["steps"]) for r in curves)
             x = np.array([s for s in curves[0]["steps"] if s <= end]) if len(curves) > 1 else \
                 np.array(curves[0]["steps"])
