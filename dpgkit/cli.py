@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from dpgkit.config import PRESETS, DDPGConfig, TD3Config, field_docs, preset_config
 from dpgkit.errors import Diverged, DpgkitError, DpgkitWarning, Interrupted, writable_directory
+from dpgkit.reference import TD3_CURVES
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -104,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--metric", default="eval_return_mean",
                       help="a metrics.csv column (default: eval_return_mean)")
     plot.add_argument("--reference", default=None, metavar="TASK",
-                      help="overlay TD3's published curve: HalfCheetah, Hopper or Walker2d")
+                      help="overlay TD3's published curve for TASK (any case; an env id such "
+                           "as HalfCheetah-v5 works): " + ", ".join(TD3_CURVES))
+    plot.add_argument("--labels", nargs="+", default=None, metavar="LABEL",
+                      help="one legend label per RUN_DIR (default: the shortest ends of their "
+                           "paths that tell them apart)")
 
     export = commands.add_parser("export", help="export the policy as a standalone model")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -263,7 +268,8 @@ def _train_seeds(args: argparse.Namespace, config: DDPGConfig, out: Path, consol
 def _plot(args: argparse.Namespace) -> int:
     from dpgkit.plotting import plot_runs
 
-    for path in plot_runs(args.run_dirs, args.output, args.metric, args.reference):
+    for path in plot_runs(args.run_dirs, args.output, args.metric, args.reference,
+                          args.labels):
         print(f"wrote {path}")
     return 0
 
