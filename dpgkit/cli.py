@@ -6,6 +6,7 @@ as its help. Bad input ends with one line ``dpgkit: error: ...`` and exit status
 """
 
 import argparse
+import ast
 import json
 import re
 import sys
@@ -49,15 +50,52 @@ def _parse_sizes(text: str) -> tuple[int, ...]:
                                          ) from None
 
 
+def _parse_kwargs(text: str) -> dict[str, Any]:
+    """A JSON object, or key=value pairs (key:value too, as rl-zoo writes them) separated by
+    commas or spaces, each value read as JSON or a Python literal if it is one, else a string:
+    'g=9.81,max_episode_steps=100' -> {'g': 9.81, 'max_episode_steps': 100}."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise argparse.ArgumentTypeError(f"not a valid JSON object ({error})") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+        return value
+    kwargs = {}
+    for item in re.split(r"[\s,]+(?=[A-Za-z_]\w*[=:])", text):
+        key, value = re.split(r"[=:]", item, maxsplit=1) if re.search(r"[=:]", item) else (
+            item, None)
+        if value is None or not key.isidentifier():
+            raise argparse.ArgumentTypeError(f"expected a JSON object or key=value pairs such "
+                                             f"as g=9.81,max_episode_steps=100, got {text!r}")
+        kwargs[key] = _literal(value.rstrip(","))
+    return kwargs
+
+
+def _literal(text: str) -> Any:
+    for read in (json.loads, ast.literal_eval):
+        try:
+            return read(text)
+        except (ValueError, SyntaxError):
+            pass
+    return text
+
+
 def _flag_type(annotation: Any) -> Callable[[str], Any]:
     if typing.get_origin(annotation) is tuple:
         return _parse_sizes
+    if typing.get_origin(annotation) is dict:
+        return _parse_kwargs
     return {bool: _parse_bool}.get(annotation, annotation)
 
 
 def _metavar(annotation: Any) -> str:
     if typing.get_origin(annotation) is tuple:
         return "SIZES"
+    if typing.get_origin(annotation) is dict:
+        return "KWARGS"
     return {int: "N", float: "X", bool: "BOOL", str: "NAME"}[annotation]
 
 
@@ -94,8 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         preset = "ddpg" if hasattr(PRESETS["ddpg"], name) else "td3"
         default = getattr(PRESETS[preset], name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        many = {"nargs": "+"} if typing.get_origin(hints[name]) is dict else {}
         train.add_argument(*flags, dest=name, type=_flag_type(hints[name]), default=None,
-                           metavar=_metavar(hints[name]), help=f"{doc} ({preset}: {shown})")
+                           metavar=_metavar(hints[name]), help=f"{doc} ({preset}: {shown})",
+                           **many)
 
     plot = commands.add_parser("plot", help="plot runs against env steps (PNG and SVG)")
     plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
@@ -128,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--video", type=Path, default=None, metavar="DIR",
                           help="record every episode to DIR as mp4 (no display needed; MuJoCo "
                                "tasks need Debian's libosmesa6)")
+    evaluate.add_argument("--render", action="store_true",
+                          help="show the episodes in a window (needs a display)")
     evaluate.add_argument("--env", default=None, metavar="NAME",
                           help="the environment to evaluate on (default: the checkpoint's). "
                                "Needed when the checkpoint's env names a Python module "
@@ -151,16 +193,24 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = {name: getattr(args, name) for name in field_docs()
                  if name != "preset" and getattr(args, name) is not None}
+    if isinstance(overrides.get("env_kwargs"), list):  # --env_kwargs g=9.81 m=2.0
+        overrides["env_kwargs"] = {k: v for part in overrides["env_kwargs"] for k, v in
+                                   part.items()}
     console = Console(soft_wrap=True)
     if args.workers is not None and args.workers < 1:
         raise DpgkitError(f"--workers must be >= 1, got {args.workers}")
     if args.resume is not None:
         return _resume(args, overrides, console)
-    config = preset_config(args.preset or "ddpg", **{**_config_file(args.config), **overrides})
+    from_file = _config_file(args.config)
+    preset = from_file.pop("preset", None)  # a run's own config.json names its preset
+    preset = args.preset or preset or "ddpg"
+    config = preset_config(preset, **{**from_file, **overrides})
     run_dir = args.out or _default_run_dir(config, args.seeds)
     if args.overwrite:  # the env is checked first, so a refused run deletes nothing
-        make_env(config.env_id).close()
+        make_env(config.env_id, **config.env_kwargs).close()
         _remove_run_dir(run_dir)
+    elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise DpgkitError(_taken_message(run_dir))
     if args.seeds is not None:
         return _train_seeds(args, config, run_dir, console)
     summary = train(config, run_dir, console, progress=not args.no_progress)
@@ -177,10 +227,34 @@ def _resume(args: argparse.Namespace, overrides: dict[str, Any], console: Any) -
     if given:
         raise DpgkitError(f"--resume continues a run with its saved config; drop "
                           f"{', '.join('--' + g for g in given)} (only --steps may change)")
+    before = _done_before(args.resume)
     summary = train(None, args.resume, console, progress=not args.no_progress,
                     resume_steps=steps)
-    _print_summary(console, summary, args.resume)
+    session = (summary["env_steps"] - before[0], summary["wall_seconds"] - before[1]
+               ) if before else None
+    _print_summary(console, summary, args.resume, session)
     return 0
+
+
+def _done_before(run_dir: Path) -> tuple[int, float] | None:
+    """The env steps and training seconds of the newest checkpoint of ``run_dir`` (None if it
+    cannot be read: the resume then says why)."""
+    from dpgkit.checkpoint import META_FILE, find_checkpoint
+
+    try:
+        meta = json.loads((find_checkpoint(run_dir) / META_FILE).read_text())
+        return int(meta["counters"]["env_steps"]), float(meta["wall_seconds"])
+    except (DpgkitError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _taken_message(run_dir: Path) -> str:
+    """Why an --out that holds files is refused, and the flags that take it."""
+    if (run_dir / "metrics.csv").is_file():
+        return (f"--out {run_dir} already exists and holds a run: continue it with dpgkit train "
+                f"--resume {run_dir}, replace it with --overwrite, or choose another --out")
+    return (f"--out {run_dir} already exists and is not empty: choose another --out (--resume "
+            "continues a dpgkit run and --overwrite replaces one; neither touches other files)")
 
 
 def _config_file(path: Path | None) -> dict[str, Any]:
@@ -195,8 +269,10 @@ def _config_file(path: Path | None) -> dict[str, Any]:
         raise DpgkitError(f"config file {path} is not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise DpgkitError(f"config file {path} must hold a JSON object of field: value")
-    data.pop("algorithm", None)
-    data.pop("preset", None)
+    data.pop("algorithm", None)  # the preset says it (a run's config.json holds both)
+    if "preset" in data and data["preset"] not in PRESETS:
+        raise DpgkitError(f"config file {path} names the preset {data['preset']!r}: one of "
+                          f"{', '.join(PRESETS)}")
     return data
 
 
@@ -242,10 +318,21 @@ def _remove_run_dir(run_dir: Path) -> None:
     shutil.rmtree(run_dir)
 
 
-def _print_summary(console: Any, summary: dict[str, Any], run_dir: Path) -> None:
+def _print_summary(console: Any, summary: dict[str, Any], run_dir: Path,
+                   session: tuple[int, float] | None = None) -> None:
+    """The final line; after a resume, ``session`` = (env steps, seconds) of this process, with
+    the whole run's beside them."""
+    if session is None:
+        timing = f"{summary['wall_seconds']:.0f} s, {summary['steps_per_second']:.0f} steps/s"
+    else:
+        steps, seconds = session
+        timing = (f"this session: {steps} env steps in {seconds:.0f} s, "
+                  f"{steps / max(seconds, 1e-9):.0f} steps/s; the whole run: "
+                  f"{summary['env_steps']} env steps in {summary['wall_seconds']:.0f} s of "
+                  "training")
     console.print(f"final evaluation: return {summary['eval_return_mean']:.2f} +- "
                   f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
-                  f"({summary['wall_seconds']:.0f} s, {summary['steps_per_second']:.0f} steps/s)")
+                  f"({timing})")
     console.print(f"run directory: {run_dir}  (next: dpgkit eval {run_dir})")
 
 
@@ -291,17 +378,6 @@ def _eval_env_id(saved: Any, given: str | None) -> str:
     return saved
 
 
-def _check_same_spaces(env: Any, env_id: str, saved: dict[str, Any]) -> None:
-    """Refuse an env whose observation size or action bounds differ from the checkpoint's."""
-    from dpgkit.envs import describe_env, env_info
-
-    now = env_info(env, env_id)
-    if any(now[key] != saved.get(key) for key in now if key != "env_id"):
-        env.close()
-        raise DpgkitError(f"the checkpoint was made for {describe_env(saved)}, but {env_id} is "
-                          f"{describe_env(now)}: evaluate on the environment it was trained on")
-
-
 def _export(args: argparse.Namespace) -> int:
     from dpgkit.export import export_policy
 
@@ -315,12 +391,15 @@ def _eval(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from dpgkit.checkpoint import load_agent
-    from dpgkit.envs import ActionScaler, evaluate, make_env, make_video_env
+    from dpgkit.envs import ActionScaler, check_fits, evaluate, make_env
+    from dpgkit.rendering import make_video_env, make_window_env
 
     if args.episodes < 1:
         raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
     if args.seed < 0:
         raise DpgkitError(f"--seed must be >= 0, got {args.seed}")
+    if args.render and args.video is not None:
+        raise DpgkitError("give --render (a window) or --video DIR (mp4 files), not both")
     if args.video is not None:
         existed = args.video.exists()
         writable_directory(args.video, "--video")
@@ -328,8 +407,14 @@ def _eval(args: argparse.Namespace) -> int:
             args.video.rmdir()
     agent, meta = load_agent(args.run_dir)
     env_id = _eval_env_id(meta["env"]["env_id"], args.env)
-    env = make_video_env(env_id, args.video) if args.video else make_env(env_id)
-    _check_same_spaces(env, env_id, meta["env"])
+    kwargs = meta["config"].get("env_kwargs", {}) if args.env is None else {}
+    env = (make_video_env(env_id, args.video, kwargs) if args.video
+           else make_window_env(env_id, kwargs) if args.render else make_env(env_id, **kwargs))
+    try:
+        check_fits(env, env_id, meta["env"])
+    except DpgkitError:
+        env.close()
+        raise
     returns = evaluate(agent.act, env, ActionScaler.for_space(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
     env.close()  # finishes writing the last video

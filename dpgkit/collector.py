@@ -52,7 +52,7 @@ class Collector:
         seeds = np.random.SeedSequence([config.seed, 1 + index, start])
         warmup_seeds, noise_seeds, env_seeds = seeds.spawn(3)
         self.warmup_rng = np.random.default_rng(warmup_seeds)
-        self.envs = make_vector_env(config.env_id, config.num_envs, "sync")
+        self.envs = make_vector_env(config.env_id, config.num_envs, "sync", config.env_kwargs)
         self.scaler = ActionScaler.for_space(self.envs.single_action_space)
         obs_dim = int(self.envs.single_observation_space.shape[0])
         action_dim = int(self.envs.single_action_space.shape[0])

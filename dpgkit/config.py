@@ -8,6 +8,7 @@ Defaults live here and nowhere else: the agent, the training loop and the CLI al
 
 import dataclasses
 import difflib
+import json
 import math
 import types
 import typing
@@ -30,6 +31,9 @@ class DDPGConfig:
     # --- the run ---
     preset: str = _setting("ddpg", "Name of the preset these settings start from (recorded).")
     env_id: str = _setting("Pendulum-v1", "Gymnasium environment id, e.g. Pendulum-v1.")
+    env_kwargs: dict[str, Any] = field(default_factory=dict, metadata={"doc": (
+        "Keyword arguments to make the env with, as JSON or key=value pairs (g=9.81 "
+        "max_episode_steps=100): an id's gym.make arguments, or a class's constructor's.")})
     seed: int = _setting(0, "Seed for every random number generator of the run.")
     total_env_steps: int = _setting(20_000, "Environment steps to train for.")
     eval_every: int = _setting(2_000, "Evaluate the policy (no noise) every this many env steps.")
@@ -181,6 +185,10 @@ def _check(ok: bool, message: str) -> None:
 def _check_ranges(c: DDPGConfig) -> None:
     _check(c.env_id != "", "env_id is empty: give a Gymnasium id such as --env Pendulum-v1")
     _check(0 <= c.seed < 2**62, f"seed must be in [0, 2**62), got {c.seed}")
+    _check("render_mode" not in c.env_kwargs, "env_kwargs may not set render_mode: dpgkit sets "
+           "it where it renders (dpgkit eval --video, --render)")
+    _check(_is_json(c.env_kwargs), f"env_kwargs must hold JSON values (numbers, strings, true/"
+           f"false, null, lists, objects), got {c.env_kwargs!r}")
     for name in ("total_env_steps", "eval_every", "eval_episodes", "torch_threads", "num_envs",
                  "batch_size", "replay_size"):
         value = getattr(c, name)
@@ -246,6 +254,13 @@ def _check_ranges(c: DDPGConfig) -> None:
            f"ray_address ({c.ray_address!r}) is used only with actors > 0: add --actors N")
 
 
+def _is_json(value: Any) -> bool:
+    try:
+        return json.loads(json.dumps(value)) == value
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_types(c: DDPGConfig) -> None:
     hints = typing.get_type_hints(type(c))
     for f in dataclasses.fields(c):
@@ -257,6 +272,8 @@ def _check_types(c: DDPGConfig) -> None:
                 object.__setattr__(c, f.name, float(value))
         elif expected is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
+        elif typing.get_origin(expected) is dict:
+            ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
         elif typing.get_origin(expected) is tuple:
             ok = isinstance(value, (tuple, list)) and all(
                 isinstance(v, int) and not isinstance(v, bool) for v in value)
@@ -270,6 +287,8 @@ def _check_types(c: DDPGConfig) -> None:
 def _type_name(t: Any) -> str:
     if typing.get_origin(t) is tuple:
         return "a list of integers"
+    if typing.get_origin(t) is dict:
+        return "an object of name: value"
     return t.__name__ if isinstance(t, type) and not isinstance(t, types.GenericAlias) else str(t)
 
 

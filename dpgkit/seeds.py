@@ -51,7 +51,7 @@ def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | 
                 report: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ``config`` once per seed, ``workers`` runs at a time (default: one per core)."""
     workers = workers or min(len(seeds), os.cpu_count() or 1)
-    make_env(config.env_id).close()  # a bad env id fails here, before any process starts
+    make_env(config.env_id, **config.env_kwargs).close()  # a bad env fails before any process
     if out.exists() and any(out.iterdir()):
         raise DpgkitError(f"{out} already exists and is not empty: choose another --out")
     out.mkdir(parents=True, exist_ok=True)
