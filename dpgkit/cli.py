@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "run)")
 
     evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                          help="a run directory, a checkpoint directory, or a policy file written "
+                               "by the Python API's save")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default: 10)")
     evaluate.add_argument("--seed", type=int, default=0,
                           help="episode k starts from env.reset(seed=SEED + k) (default: 0)")
@@ -390,9 +392,9 @@ def _eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from dpgkit.checkpoint import load_agent
     from dpgkit.envs import ActionScaler, check_fits, evaluate, make_env
     from dpgkit.rendering import make_video_env, make_window_env
+    from dpgkit.saved import read_model
 
     if args.episodes < 1:
         raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
@@ -405,20 +407,21 @@ def _eval(args: argparse.Namespace) -> int:
         writable_directory(args.video, "--video")
         if not existed:  # RecordVideo makes it, and warns about a folder that already exists
             args.video.rmdir()
-    agent, meta = load_agent(args.run_dir)
-    env_id = _eval_env_id(meta["env"]["env_id"], args.env)
-    kwargs = meta["config"].get("env_kwargs", {}) if args.env is None else {}
+    loaded, _ = read_model(args.run_dir)  # a run, a checkpoint, or a policy file of save()
+    agent, saved = loaded.agent, loaded.env
+    env_id = _eval_env_id(saved["env_id"], args.env)
+    kwargs = agent.config.env_kwargs if args.env is None else {}
     env = (make_video_env(env_id, args.video, kwargs) if args.video
            else make_window_env(env_id, kwargs) if args.render else make_env(env_id, **kwargs))
     try:
-        check_fits(env, env_id, meta["env"])
+        check_fits(env, env_id, saved)
     except DpgkitError:
         env.close()
         raise
     returns = evaluate(agent.act, env, ActionScaler.for_space(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
     env.close()  # finishes writing the last video
-    result = {"env_id": meta["env"]["env_id"], "episodes": args.episodes, "seed": args.seed,
+    result = {"env_id": saved["env_id"], "episodes": args.episodes, "seed": args.seed,
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "return_min": float(returns.min()), "return_max": float(returns.max()),
               "returns": returns.tolist()}

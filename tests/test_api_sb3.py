@@ -13,6 +13,7 @@ import torch
 
 import dpgkit
 from dpgkit.checkpoint import find_checkpoint
+from dpgkit.cli import main
 from dpgkit.errors import DpgkitError
 
 TINY = dict(warmup_steps=100, batch_size=32, actor_hidden=(16, 16), critic_hidden=(16, 16),
@@ -208,7 +209,8 @@ def test_observations_are_checked_in_the_env_s_terms(pendulum, tmp_path, observa
 def test_save_writes_the_policy_alone_as_a_small_zip_that_load_reads(pendulum, tmp_path):
     """save("model") writes model.zip, as SB3 does: a zip of policy.json and the actor's
     safetensors (no critic, optimiser or replay), readable by others of a shared folder;
-    DDPG.load("model") and dpgkit.load find it, and predict the same actions."""
+    DDPG.load("model") and dpgkit.load find it, and predict the same actions; dpgkit eval
+    reads it too."""
     previous = os.umask(0o022)
     try:
         path = pendulum.save(tmp_path / "model")
@@ -234,6 +236,7 @@ def test_save_writes_the_policy_alone_as_a_small_zip_that_load_reads(pendulum, t
         loaded.learn(additional_steps=10)
     with pytest.raises(DpgkitError, match="load\\(\\) takes no device"):
         dpgkit.DDPG.load(path, device="cpu")
+    assert main(["eval", str(path), "--episodes", "1"]) == 0  # dpgkit eval reads it too
 
 
 def test_load_gives_the_algorithm_the_file_holds(pendulum, tmp_path):
