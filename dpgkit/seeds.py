@@ -40,11 +40,17 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def _train_one(config: DDPGConfig, run_dir: Path) -> dict[str, Any]:
+    """One seed's run, in its own process: its lines (one per evaluation) go to the shared
+    stdout, each starting with "seed N: "."""
+    import sys
+
     from rich.console import Console
 
+    from dpgkit.progress import PrefixedLines
     from dpgkit.train import train
 
-    return train(config, run_dir, Console(quiet=True), progress=False)
+    console = Console(file=PrefixedLines(sys.stdout, f"seed {config.seed}: "), soft_wrap=True)
+    return train(config, run_dir, console, progress=False)
 
 
 def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | None = None,
