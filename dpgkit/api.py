@@ -69,11 +69,11 @@ class DDPG:
         """The run in ``run_dir``, continued from its newest checkpoint by ``learn``. ``env``:
         the env object (or id) a run trained on an object that could not be recorded needs."""
         run_dir = Path(run_dir)
+        saved = saved_config(run_dir)  # checked before the resume touches the run's files
+        model_class = _model_class(cls, saved.algorithm, run_dir, "resume")
         if env is not None:
-            saved = saved_config(run_dir)
             instances.attach(saved.env_id, saved.env_kwargs, env)
         trainer = Trainer.resume(run_dir)
-        model_class = _model_class(cls, trainer.config.algorithm, run_dir)
         self = model_class.__new__(model_class)
         self.config, self.run_dir, self._named_run_dir = trainer.config, run_dir, True
         self.trainer, self._loaded, self._env = trainer, None, None
@@ -121,6 +121,7 @@ class DDPG:
             raise DpgkitError("callback must be a function of the events dict, called after "
                               "every env step (return False to stop); Stable-Baselines3's "
                               "callback objects do not fit (docs/api.md)")
+        _check_steps("total_timesteps", total_timesteps)
         if total_timesteps is not None and additional_steps is None:
             additional_steps, total_timesteps = total_timesteps, None
         target = self._target("learn", total_env_steps, additional_steps,
@@ -144,12 +145,8 @@ class DDPG:
             raise DpgkitError(f"{call}() takes one budget: total_env_steps= (until the run has "
                               "that many env steps) or additional_steps= (that many more; "
                               "total_timesteps= in Stable-Baselines3's words)")
-        for name, value in (("total_env_steps", total_env_steps),
-                            ("additional_steps", additional_steps)):
-            if value is not None and (not isinstance(value, int | np.integer)
-                                      or isinstance(value, bool) or value < 1):
-                raise DpgkitError(f"{name} must be a whole number of env steps >= 1, got "
-                                  f"{value!r}")
+        _check_steps("total_env_steps", total_env_steps)
+        _check_steps("additional_steps", additional_steps)
         done = self.env_steps
         if additional_steps is not None:
             return done + int(additional_steps)
@@ -278,12 +275,23 @@ def load(path: str | Path, env: gym.Env | str | None = None) -> DDPG:
     return DDPG.load(path, env)
 
 
-def _model_class(cls: type[DDPG], algorithm: str, path: Path) -> type[DDPG]:
+def _model_class(cls: type[DDPG], algorithm: str, path: Path, verb: str = "load"
+                 ) -> type[DDPG]:
     found = TD3 if algorithm == "td3" else DDPG
     if not issubclass(found, cls):
-        raise DpgkitError(f"{path} holds a {found.__name__} model: load it with "
-                          f"dpgkit.{found.__name__}.load (or dpgkit.load)")
+        either = " (or dpgkit.load)" if verb == "load" else ""
+        raise DpgkitError(f"{path} holds a {found.__name__} model: {verb} it with "
+                          f"dpgkit.{found.__name__}.{verb}{either}")
     return found
+
+
+def _check_steps(name: str, value: Any) -> None:
+    """A budget must be a whole number of env steps >= 1 (None: not given)."""
+    if value is None or (isinstance(value, int | np.integer) and not isinstance(value, bool)
+                         and value >= 1):
+        return
+    hint = f": write {int(value):_}" if isinstance(value, float) and value.is_integer() else ""
+    raise DpgkitError(f"{name} must be a whole number of env steps >= 1, got {value!r}{hint}")
 
 
 @contextlib.contextmanager

@@ -88,7 +88,8 @@ def test_learn_without_a_budget_trains_to_the_config_s(tmp_path):
     (dict(total_timesteps=10, additional_steps=10), "takes one budget"),
     (dict(total_env_steps=300, total_timesteps=10), "takes one budget"),
     (dict(additional_steps=0), "additional_steps must be a whole number of env steps >= 1"),
-    (dict(total_timesteps=1e4), "got 10000.0"),
+    (dict(total_timesteps=1e4), "total_timesteps must be a whole number of env steps >= 1, "
+                                "got 10000.0: write 10_000"),
     (dict(total_env_steps=True), "total_env_steps must be a whole number"),
     (dict(total_timesteps=10, reset_num_timesteps="no"), "reset_num_timesteps must be True or"),
     (dict(total_timesteps=10, log_interval=10), "learn() takes no log_interval (a "
@@ -240,14 +241,20 @@ def test_save_writes_the_policy_alone_as_a_small_zip_that_load_reads(pendulum, t
 
 
 def test_load_gives_the_algorithm_the_file_holds(pendulum, tmp_path):
-    """DDPG.load of a TD3 policy is a TD3 (a DDPG too); TD3.load of a DDPG policy says which
-    class to use; a run directory loads its newest checkpoint, the whole agent."""
+    """DDPG.load of a TD3 policy is a TD3 (a DDPG too); TD3.load (or TD3.resume) of a DDPG
+    one says which class to use, before touching the run; a run directory loads its newest
+    checkpoint, the whole agent."""
     td3 = dpgkit.TD3("Pendulum-v1", run_dir=tmp_path / "t", **TINY).learn(150)
     td3.save(tmp_path / "td3")
     assert type(dpgkit.DDPG.load(tmp_path / "td3")) is dpgkit.TD3
     pendulum.save(tmp_path / "ddpg")
     with pytest.raises(DpgkitError, match="holds a DDPG model: load it with dpgkit.DDPG.load"):
         dpgkit.TD3.load(tmp_path / "ddpg")
+    before = (pendulum.run_dir / "metrics.csv").read_bytes()
+    with pytest.raises(DpgkitError, match="holds a DDPG model: resume it with "
+                                          "dpgkit.DDPG.resume$"):
+        dpgkit.TD3.resume(pendulum.run_dir)
+    assert (pendulum.run_dir / "metrics.csv").read_bytes() == before
     whole = dpgkit.TD3.load(tmp_path / "t")
     assert whole.agent.critic is not None and whole.env_steps == 150
     with pytest.raises(DpgkitError, match="no policy file or run directory"):
