@@ -1,19 +1,19 @@
-"""The Python API, familiar to Stable-Baselines3 users, on the same config objects as the CLI.
+"""The Python API, on the same configs and run directories as the command line (docs/api.md).
 
     import dpgkit
-    agent = dpgkit.DDPG("Pendulum-v1", seed=0, tau=0.005)   # any config field as a keyword
-    agent.learn(total_env_steps=20_000)
-    action = agent.predict(obs)                             # env-scaled, no exploration noise
-    agent.save("pendulum-policy")
-    same = dpgkit.load("pendulum-policy")
+    model = dpgkit.DDPG("Pendulum-v1", seed=0, tau=0.005)   # any config field as a keyword
+    model.learn(20_000)                       # until the run has 20,000 env steps in all
+    model.learn(additional_steps=5_000)       # 5,000 more
+    action, _ = model.predict(obs)            # mu(s) in the env's bounds: (action, None)
+    model.save("pendulum")                    # pendulum.zip: the policy alone
+    same = dpgkit.DDPG.load("pendulum")
 
-``learn`` takes a callback, called after every env step with the step's events; returning
-False stops early. ``steps`` is the same as an iterator.
+Stable-Baselines3's names work where dpgkit does the same thing (``learn(total_timesteps=N)``,
+``predict(obs, deterministic=True)``, ``DDPG.load``); the others get a message saying what to
+write instead (:mod:`dpgkit.sb3`).
 """
 
-import copy
 import dataclasses
-import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,115 +21,234 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dpgkit import instances, sb3
 from dpgkit.agent import DDPGAgent
-from dpgkit.checkpoint import load_agent
-from dpgkit.config import DDPGConfig
-from dpgkit.envs import ActionScaler
+from dpgkit.api_input import budget_target, check_steps, checked_observation, made_env
+from dpgkit.config import DDPGConfig, config_to_dict
+from dpgkit.envs import ActionScaler, check_fits, evaluate
 from dpgkit.errors import DpgkitError
 from dpgkit.loop import Trainer
+from dpgkit.policy_file import write_policy
 from dpgkit.presets import preset_config
 from dpgkit.rundir import default_run_dir
+from dpgkit.saved import Loaded, copy_run, read_model, saved_config
+from dpgkit.sb3 import Prediction
 from dpgkit.train import resume_trainer
-
-_instances = itertools.count()
-
-
-def _env_id(env: str | gym.Env) -> str:
-    """An id for ``env``: itself if a string; for an instance, a registered id whose envs are
-    deep copies of it (training and evaluation each get their own)."""
-    if isinstance(env, str):
-        return env
-    env_id = f"dpgkit-instance/{type(env.unwrapped).__name__}{next(_instances)}-v0"
-    gym.register(env_id, entry_point=lambda: copy.deepcopy(env))
-    return env_id
 
 
 class DDPG:
-    """DDPG on an environment (an id, ``module:Class``, or an instance), with a config built from
-    the preset ``preset`` and the keyword ``settings`` (any :class:`DDPGConfig` field)."""
+    """DDPG on an environment (an id, ``module:Class``, or an env object), with a config built
+    from the preset ``preset`` and the keyword ``settings`` (any :class:`DDPGConfig` field)."""
 
     default_preset = "ddpg"
 
-    def __init__(self, env: str | gym.Env, preset: str | None = None,
+    def __init__(self, env: str | gym.Env | None = None, /, preset: str | None = None,
                  run_dir: str | Path | None = None, **settings: Any) -> None:
-        self.config: DDPGConfig = preset_config(preset or self.default_preset,
-                                                env_id=_env_id(env), **settings)
+        sb3.check_settings(type(self).__name__, env, preset, settings)
+        if "env" in settings:  # DDPG(env=...)
+            env = settings.pop("env")
+        if env is None:
+            raise DpgkitError(f"dpgkit.{type(self).__name__}() needs an environment: an id such "
+                              "as 'Pendulum-v1', module:Class, or an env object")
+        if not isinstance(env, str):
+            if "env_kwargs" in settings:
+                raise DpgkitError("env_kwargs= goes with an env id; an env object is recorded "
+                                  "with the arguments it was made with")
+            env, env_kwargs = instances.record(env)
+            settings = {**settings, "env_kwargs": env_kwargs}
+        self.config: DDPGConfig = preset_config(preset or self.default_preset, env_id=env,
+                                                **settings)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(self.config)
         self._named_run_dir = run_dir is not None
         self.trainer: Trainer | None = None
-        self._policy: tuple[DDPGAgent, ActionScaler] | None = None
+        self._loaded: Loaded | None = None
+        self._env: gym.Env | str | None = None
 
     @classmethod
-    def resume(cls, run_dir: str | Path) -> "DDPG":
-        """Continue the run in ``run_dir`` (from its newest checkpoint) with ``learn``."""
-        self = cls.__new__(cls)
-        self.trainer = resume_trainer(Path(run_dir))
-        self.config, self.run_dir, self._policy = self.trainer.config, Path(run_dir), None
-        self._named_run_dir = True
+    def resume(cls, run_dir: str | Path, env: gym.Env | str | None = None) -> "DDPG":
+        """The run in ``run_dir``, continued from its newest checkpoint by ``learn``. ``env``:
+        the env object (or id) a run trained on an object that could not be recorded needs."""
+        run_dir = Path(run_dir)
+        saved = saved_config(run_dir)  # checked before the resume touches the run's files
+        model_class = _model_class(cls, saved.algorithm, run_dir, "resume")
+        if env is not None:
+            instances.attach(saved.env_id, saved.env_kwargs, env)
+        trainer = resume_trainer(run_dir)
+        self = model_class.__new__(model_class)
+        self.config, self.run_dir, self._named_run_dir = trainer.config, run_dir, True
+        self.trainer, self._loaded, self._env = trainer, None, None
         return self
 
-    def steps(self, total_env_steps: int) -> Iterator[dict[str, Any]]:
-        """Train until the run has ``total_env_steps`` env steps, yielding after each step a dict
-        with ``env_steps`` and, when they happen, ``episode_return`` and ``eval_return_mean``."""
-        if self.trainer is None and self._policy is not None:
-            raise DpgkitError("a policy loaded with dpgkit.load cannot train further; continue "
-                              "its run with dpgkit.DDPG.resume(RUN_DIR)")
+    @classmethod
+    def load(cls, path: str | Path, env: gym.Env | str | None = None, **sb3_settings: Any
+             ) -> "DDPG":
+        """A model to predict and evaluate with, from a policy file written by ``save`` (``.zip``
+        may be left out), a run directory (its newest checkpoint) or a checkpoint directory.
+        ``env``: the env ``evaluate`` uses by default (it must fit the policy's spaces)."""
+        sb3.check_load(sb3_settings)
+        loaded, run = read_model(Path(path))
+        model_class = _model_class(cls, loaded.agent.config.algorithm, Path(path))
+        model = model_class.__new__(model_class)
+        model.config, model.trainer, model._loaded = loaded.agent.config, None, loaded
+        model.run_dir, model._named_run_dir = run, True
+        model._env = None
+        if env is not None:
+            with made_env(env, model.config) as made:
+                model._check_env(made)
+            model._env = env
+        return model
+
+    # --- training ---------------------------------------------------------------------------
+
+    def steps(self, total_env_steps: int | None = None, *, additional_steps: int | None = None
+              ) -> Iterator[dict[str, Any]]:
+        """Train as ``learn`` does, yielding the events dict after every env step."""
+        return self._steps(self._target("steps", total_env_steps, additional_steps))
+
+    def learn(self, total_env_steps: int | None = None,
+              callback: Callable[[dict[str, Any]], bool | None] | None = None, *,
+              additional_steps: int | None = None, total_timesteps: int | None = None,
+              reset_num_timesteps: bool = True, **sb3_settings: Any) -> "DDPG":
+        """Train until the run has ``total_env_steps`` env steps in all (default: the config's
+        ``total_env_steps``), or for ``additional_steps`` more; ``total_timesteps`` is
+        Stable-Baselines3's name for the latter (``reset_num_timesteps`` either way: dpgkit never
+        resets a run's step counter). ``callback(events)`` after every env step; False stops."""
+        sb3.check_learn(sb3_settings)
+        if not isinstance(reset_num_timesteps, bool):
+            raise DpgkitError(f"reset_num_timesteps must be True or False, got "
+                              f"{reset_num_timesteps!r}")
+        if callback is not None and not callable(callback):
+            raise DpgkitError("callback must be a function of the events dict, called after "
+                              "every env step (return False to stop); Stable-Baselines3's "
+                              "callback objects do not fit (docs/api.md)")
+        check_steps("total_timesteps", total_timesteps)
+        if total_timesteps is not None and additional_steps is None:
+            additional_steps, total_timesteps = total_timesteps, None
+        target = self._target("learn", total_env_steps, additional_steps,
+                              clash=total_timesteps is not None)
+        for events in self._steps(target):
+            if callback is not None and callback(events) is False:
+                self.trainer.finish(close=False)  # _steps finishes only a run it completes
+                break
+        return self
+
+    def _target(self, call: str, total_env_steps: int | None, additional_steps: int | None,
+                clash: bool = False) -> int:
+        """The env step ``call`` trains until, checked: a budget the run already has is an
+        error that says how to train more."""
+        if self.trainer is None and self._loaded is not None:
+            where = f"dpgkit.DDPG.resume({str(self.run_dir)!r})" if self.run_dir else \
+                "dpgkit.DDPG.resume(RUN_DIR)"
+            raise DpgkitError(f"a model loaded with load() cannot train further: it holds the "
+                              f"policy, not the run; continue the run with {where}")
+        return budget_target(call, self.env_steps, self.config.total_env_steps,
+                             total_env_steps, additional_steps, clash)
+
+    def _steps(self, target: int) -> Iterator[dict[str, Any]]:
+        self.config = dataclasses.replace(self.config, total_env_steps=target)
         if self.trainer is None:
-            if not self._named_run_dir:  # a default name taken (two agents in one second): -2...
+            if not self._named_run_dir:  # a default name taken (two models in one second): -2...
                 base, n = self.run_dir, 1
                 while self.run_dir.exists():
                     n += 1
                     self.run_dir = base.with_name(f"{base.name}-{n}")
             self.trainer = Trainer(self.config, self.run_dir)
         trainer = self.trainer
-        trainer.config = self.config = dataclasses.replace(self.config,
-                                                           total_env_steps=total_env_steps)
+        trainer.config = self.config
         while not trainer.budget_reached:
             events = trainer.step()
             yield {"env_steps": trainer.env_steps, **events}
         trainer.finish(close=False)  # checkpoint, curve.png and summary.json, as the CLI writes
 
-    def learn(self, total_env_steps: int,
-              callback: Callable[[dict[str, Any]], bool | None] | None = None) -> "DDPG":
-        """Train until the run has ``total_env_steps`` env steps (SB3's ``learn``); stop early
-        when ``callback(events)`` returns False. Writes the run directory as the CLI does."""
-        for events in self.steps(total_env_steps):
-            if callback is not None and callback(events) is False:
-                self.trainer.finish(close=False)  # steps() finishes only a run it completes
-                break
-        return self
+    # --- using the policy -------------------------------------------------------------------
 
     @property
     def agent(self) -> DDPGAgent:
+        """The agent (networks, optimisers, update); a policy file holds only its actor."""
         if self.trainer is not None:
             return self.trainer.agent
-        if self._policy is None:
-            raise DpgkitError("this agent has not been trained or loaded yet: call learn()")
-        return self._policy[0]
+        if self._loaded is None:
+            raise DpgkitError("this model has not been trained or loaded yet: call learn()")
+        if not self._loaded.whole_agent:
+            raise DpgkitError("this model was loaded from a policy file, which holds the actor "
+                              "alone (model.predict uses it); load the run directory for the "
+                              "whole agent")
+        return self._loaded.agent
 
-    def predict(self, obs: np.ndarray) -> np.ndarray:
-        """The deterministic action mu(s), scaled to the env's bounds, for one observation
-        (obs_dim,) or a batch (B, obs_dim): what dpgkit would send to ``env.step``."""
-        agent = self.agent  # a clear error before learn() or load()
-        scaler = self.trainer.scaler if self.trainer is not None else self._policy[1]
-        return scaler.to_env(agent.deployed_act(np.asarray(obs, dtype=np.float32)))
+    @property
+    def env_steps(self) -> int:
+        """Env steps the run has trained (for a loaded model: when it was saved)."""
+        if self.trainer is not None:
+            return self.trainer.env_steps
+        return self._loaded.env_steps if self._loaded is not None else 0
 
-    def save(self, path: str | Path) -> Path:
-        """Write the whole run (networks, optimisers, replay, RNGs) as a checkpoint directory."""
-        if self.trainer is None:
-            raise DpgkitError("nothing to save: call learn() first")
-        return self.trainer.write_state(Path(path))
+    def _policy(self) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+        """mu(s) in [-1, 1] as deployed (TD7: its checkpointed policy), and the env record (id,
+        sizes, bounds) it was trained for."""
+        if self.trainer is not None:
+            return self.trainer.agent.deployed_act, self.trainer.env_info
+        if self._loaded is None:
+            raise DpgkitError("this model has not been trained or loaded yet: call learn()")
+        return self._loaded.agent.deployed_act, self._loaded.env
 
-    def evaluate(self, episodes: int = 10, seed: int = 0) -> np.ndarray:
-        """Returns of ``episodes`` episodes without noise, from env.reset(seed=seed + k)."""
-        from dpgkit.envs import evaluate, make_env
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> Prediction:
+        """``(action, None)``: the action mu(s) scaled to the env's bounds, with no exploration
+        noise, for one observation of shape (obs_dim,) -> (action_dim,) or a batch
+        (B, obs_dim) -> (B, action_dim). ``deterministic`` is accepted and changes nothing (the
+        policy is deterministic, as in Stable-Baselines3's DDPG and TD3); ``state`` must be None
+        and ``episode_start`` is ignored (no recurrent policies)."""
+        act, env = self._policy()
+        if state is not None:
+            raise DpgkitError("dpgkit's policies keep no recurrent state: leave state out (it "
+                              "is always None)")
+        obs = checked_observation(observation, env)
+        scaler = ActionScaler(env["action_low"], env["action_high"])
+        return Prediction(scaler.to_env(act(obs)), None)
 
-        env = make_env(self.config.env_id)
-        try:
-            return evaluate(self.agent.deployed_act, env, ActionScaler.for_space(env.action_space),
+    def evaluate(self, episodes: int = 10, seed: int = 0, env: gym.Env | str | None = None
+                 ) -> np.ndarray:
+        """Returns of ``episodes`` episodes without noise, episode k from
+        ``env.reset(seed=seed + k)``, on ``env`` (an env object or id; default: the one given to
+        ``load``, else the run's own)."""
+        act, _ = self._policy()
+        with made_env(env if env is not None else self._env, self.config) as made:
+            self._check_env(made)
+            return evaluate(act, made, ActionScaler.for_space(made.action_space),
                             [seed + k for k in range(episodes)])
-        finally:
-            env.close()
+
+    def _check_env(self, env: gym.Env) -> None:
+        check_fits(env, getattr(env.spec, "id", None) or type(env.unwrapped).__name__,
+                   self._policy()[1])
+
+    # --- saving -------------------------------------------------------------------------------
+
+    def save(self, path: str | Path, whole_run: bool = False) -> Path:
+        """Write the policy alone (the default): one small file, ``path`` with ``.zip`` added
+        when it has no suffix, that ``load`` reads. With ``whole_run=True``, a copy of the run
+        directory at ``path`` with a checkpoint of now, which ``DDPG.resume(path)`` and
+        ``dpgkit train --resume path`` continue. Returns what was written."""
+        if whole_run:
+            return self._save_run(Path(path))
+        if self.config.algorithm == "td7":
+            raise DpgkitError("a TD7 policy is its checkpointed actor and state encoder, which "
+                              "the policy file does not hold yet: save(path, whole_run=True) "
+                              "writes the whole run, which dpgkit.load and dpgkit eval read")
+        act, env = self._policy()
+        agent = self.trainer.agent if self.trainer is not None else self._loaded.agent
+        meta = {"algorithm": self.config.algorithm, "config": config_to_dict(self.config),
+                "env": env, "env_steps": self.env_steps,
+                "run_dir": str(self.run_dir.resolve()) if self.run_dir else None}
+        return write_policy(Path(path), agent.actor.state_dict(), meta)
+
+    def _save_run(self, path: Path) -> Path:
+        if self.trainer is None:
+            raise DpgkitError("save(path, whole_run=True) needs a model that trains (made with "
+                              "DDPG(env) and learn, or DDPG.resume): a loaded model is a policy")
+        return copy_run(self.trainer, self.run_dir, path)
+
+    def __getattr__(self, name: str) -> Any:
+        raise sb3.attribute_error(type(self).__name__, name)
 
 
 class TD3(DDPG):
@@ -144,13 +263,17 @@ class TD7(DDPG):
     default_preset = "td7"
 
 
-def load(path: str | Path) -> DDPG:
-    """A policy saved with ``save`` (or a run directory's newest checkpoint), ready to predict."""
-    agent, meta = load_agent(Path(path))
-    cls = {"td3": TD3, "td7": TD7}.get(agent.config.algorithm, DDPG)
-    model = cls.__new__(cls)
-    model.config, model.run_dir, model.trainer = agent.config, Path(path), None
-    model._named_run_dir = True
-    bounds = meta["env"]["action_low"], meta["env"]["action_high"]
-    model._policy = (agent, ActionScaler(*bounds))
-    return model
+def load(path: str | Path, env: gym.Env | str | None = None) -> DDPG:
+    """``DDPG.load``, ``TD3.load`` or ``TD7.load``, whichever the file holds: a model to predict
+    with."""
+    return DDPG.load(path, env)
+
+
+def _model_class(cls: type[DDPG], algorithm: str, path: Path, verb: str = "load"
+                 ) -> type[DDPG]:
+    found = {"td3": TD3, "td7": TD7}.get(algorithm, DDPG)
+    if not issubclass(found, cls):
+        either = " (or dpgkit.load)" if verb == "load" else ""
+        raise DpgkitError(f"{path} holds a {found.__name__} model: {verb} it with "
+                          f"dpgkit.{found.__name__}.{verb}{either}")
+    return found

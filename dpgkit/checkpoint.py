@@ -106,6 +106,13 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
+def _file_mode() -> int:
+    """The mode a new file gets here: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -134,6 +141,7 @@ def write_checkpoint(directory: Path, files: dict[str, dict[str, Tensor]],
         path = temporary / name
         safetensors.torch.save_file({k: v.detach().contiguous() for k, v in tensors.items()},
                                     str(path))
+        os.chmod(path, _file_mode())  # safetensors writes 0600; others in a group may eval it
         _fsync(path)
         manifest[name] = {"bytes": path.stat().st_size, "sha256": _digest(path)}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "files": manifest,
@@ -176,6 +184,10 @@ def find_checkpoint(path: Path) -> Path:
     if (path / META_FILE).is_file():
         return path
     found = list_checkpoints(rundir.checkpoints_dir(path))
+    seeds = sorted(p.parent.name for p in path.glob(f"{rundir.SEED_PREFIX}*/{rundir.CHECKPOINTS}"))
+    if not found and seeds:
+        raise CheckpointError(f"{path} holds the runs of --seeds ({', '.join(seeds)}), not one "
+                              f"run: name one of them, as in {path / seeds[0]}")
     if not found:
         raise CheckpointError(f"no checkpoint in {path}: give a run directory written by "
                               "`dpgkit train` (it holds checkpoints/step-*/)")

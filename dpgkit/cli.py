@@ -18,7 +18,7 @@ from dpgkit import rundir
 from dpgkit.config import DDPGConfig, field_docs
 from dpgkit.errors import Diverged, DpgkitError, DpgkitWarning, Interrupted, writable_directory
 from dpgkit.flags import EXIT_BAD_INPUT, build_parser
-from dpgkit.presets import preset_config
+from dpgkit.presets import PRESETS, preset_config
 
 EXIT_DIVERGED = 3
 
@@ -31,16 +31,24 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = {name: getattr(args, name) for name in field_docs()
                  if name != "preset" and getattr(args, name) is not None}
+    if isinstance(overrides.get("env_kwargs"), list):  # --env_kwargs g=9.81 m=2.0
+        overrides["env_kwargs"] = {k: v for part in overrides["env_kwargs"] for k, v in
+                                   part.items()}
     console = Console(soft_wrap=True)
     if args.workers is not None and args.workers < 1:
         raise DpgkitError(f"--workers must be >= 1, got {args.workers}")
     if args.resume is not None:
         return _resume(args, overrides, console)
-    config = preset_config(args.preset or "ddpg", **{**_config_file(args.config), **overrides})
+    from_file = _config_file(args.config)
+    preset = from_file.pop("preset", None)  # a run's own config.json names its preset
+    preset = args.preset or preset or "ddpg"
+    config = preset_config(preset, **{**from_file, **overrides})
     run_dir = args.out or rundir.default_run_dir(config, args.seeds)
     if args.overwrite:  # the env is checked first, so a refused run deletes nothing
-        make_env(config.env_id).close()
+        make_env(config.env_id, **config.env_kwargs).close()
         rundir.remove_earlier_run(run_dir)
+    elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise DpgkitError(rundir.taken_message(run_dir))
     if args.seeds is not None:
         return _train_seeds(args, config, run_dir, console)
     summary = train(config, run_dir, console, progress=not args.no_progress)
@@ -57,10 +65,25 @@ def _resume(args: argparse.Namespace, overrides: dict[str, Any], console: Any) -
     if given:
         raise DpgkitError(f"--resume continues a run with its saved config; drop "
                           f"{', '.join('--' + g for g in given)} (only --steps may change)")
+    before = _done_before(args.resume)
     summary = train(None, args.resume, console, progress=not args.no_progress,
                     resume_steps=steps)
-    _print_summary(console, summary, args.resume)
+    session = (summary["env_steps"] - before[0], summary["wall_seconds"] - before[1]
+               ) if before else None
+    _print_summary(console, summary, args.resume, session)
     return 0
+
+
+def _done_before(run_dir: Path) -> tuple[int, float] | None:
+    """The env steps and training seconds of the newest checkpoint of ``run_dir`` (None if it
+    cannot be read: the resume then says why)."""
+    from dpgkit.checkpoint import META_FILE, find_checkpoint
+
+    try:
+        meta = json.loads((find_checkpoint(run_dir) / META_FILE).read_text())
+        return int(meta["counters"]["env_steps"]), float(meta["wall_seconds"])
+    except (DpgkitError, OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _config_file(path: Path | None) -> dict[str, Any]:
@@ -75,15 +98,28 @@ def _config_file(path: Path | None) -> dict[str, Any]:
         raise DpgkitError(f"config file {path} is not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise DpgkitError(f"config file {path} must hold a JSON object of field: value")
-    data.pop("algorithm", None)
-    data.pop("preset", None)
+    data.pop("algorithm", None)  # the preset says it (a run's config.json holds both)
+    if "preset" in data and data["preset"] not in PRESETS:
+        raise DpgkitError(f"config file {path} names the preset {data['preset']!r}: one of "
+                          f"{', '.join(PRESETS)}")
     return data
 
 
-def _print_summary(console: Any, summary: dict[str, Any], run_dir: Path) -> None:
+def _print_summary(console: Any, summary: dict[str, Any], run_dir: Path,
+                   session: tuple[int, float] | None = None) -> None:
+    """The final line; after a resume, ``session`` = (env steps, seconds) of this process, with
+    the whole run's beside them."""
+    if session is None:
+        timing = f"{summary['wall_seconds']:.0f} s, {summary['steps_per_second']:.0f} steps/s"
+    else:
+        steps, seconds = session
+        timing = (f"this session: {steps} env steps in {seconds:.0f} s, "
+                  f"{steps / max(seconds, 1e-9):.0f} steps/s; the whole run: "
+                  f"{summary['env_steps']} env steps in {summary['wall_seconds']:.0f} s of "
+                  "training")
     console.print(f"final evaluation: return {summary['eval_return_mean']:.2f} +- "
                   f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
-                  f"({summary['wall_seconds']:.0f} s, {summary['steps_per_second']:.0f} steps/s)")
+                  f"({timing})")
     console.print(f"run directory: {run_dir}  (next: dpgkit eval {run_dir})")
 
 
@@ -106,7 +142,8 @@ def _train_seeds(args: argparse.Namespace, config: DDPGConfig, out: Path, consol
 def _plot(args: argparse.Namespace) -> int:
     from dpgkit.plotting import plot_runs
 
-    for path in plot_runs(args.run_dirs, args.output, args.metric, args.reference):
+    for path in plot_runs(args.run_dirs, args.output, args.metric, args.reference,
+                          args.labels):
         print(f"wrote {path}")
     return 0
 
@@ -128,17 +165,6 @@ def _eval_env_id(saved: Any, given: str | None) -> str:
     return saved
 
 
-def _check_same_spaces(env: Any, env_id: str, saved: dict[str, Any]) -> None:
-    """Refuse an env whose observation size or action bounds differ from the checkpoint's."""
-    from dpgkit.envs import describe_env, env_info
-
-    now = env_info(env, env_id)
-    if any(now[key] != saved.get(key) for key in now if key != "env_id"):
-        env.close()
-        raise DpgkitError(f"the checkpoint was made for {describe_env(saved)}, but {env_id} is "
-                          f"{describe_env(now)}: evaluate on the environment it was trained on")
-
-
 def _export(args: argparse.Namespace) -> int:
     from dpgkit.export import export_policy
 
@@ -151,26 +177,36 @@ def _eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from dpgkit.checkpoint import load_agent
-    from dpgkit.envs import ActionScaler, evaluate, make_env, make_video_env
+    from dpgkit.envs import ActionScaler, check_fits, evaluate, make_env
+    from dpgkit.rendering import make_video_env, make_window_env
+    from dpgkit.saved import read_model
 
     if args.episodes < 1:
         raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
     if args.seed < 0:
         raise DpgkitError(f"--seed must be >= 0, got {args.seed}")
+    if args.render and args.video is not None:
+        raise DpgkitError("give --render (a window) or --video DIR (mp4 files), not both")
     if args.video is not None:
         existed = args.video.exists()
         writable_directory(args.video, "--video")
         if not existed:  # RecordVideo makes it, and warns about a folder that already exists
             args.video.rmdir()
-    agent, meta = load_agent(args.run_dir)
-    env_id = _eval_env_id(meta["env"]["env_id"], args.env)
-    env = make_video_env(env_id, args.video) if args.video else make_env(env_id)
-    _check_same_spaces(env, env_id, meta["env"])
+    loaded, _ = read_model(args.run_dir)  # a run, a checkpoint, or a policy file of save()
+    agent, saved = loaded.agent, loaded.env
+    env_id = _eval_env_id(saved["env_id"], args.env)
+    kwargs = agent.config.env_kwargs if args.env is None else {}
+    env = (make_video_env(env_id, args.video, kwargs) if args.video
+           else make_window_env(env_id, kwargs) if args.render else make_env(env_id, **kwargs))
+    try:
+        check_fits(env, env_id, saved)
+    except DpgkitError:
+        env.close()
+        raise
     returns = evaluate(agent.deployed_act, env, ActionScaler.for_space(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
     env.close()  # finishes writing the last video
-    result = {"env_id": meta["env"]["env_id"], "episodes": args.episodes, "seed": args.seed,
+    result = {"env_id": saved["env_id"], "episodes": args.episodes, "seed": args.seed,
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "return_min": float(returns.min()), "return_max": float(returns.max()),
               "returns": returns.tolist()}

@@ -47,7 +47,7 @@ class Collector:
         # [seed, 1 + index, start] never equals the learner's SeedSequence(seed).
         seeds = np.random.SeedSequence([config.seed, 1 + index, start])
         warmup_seeds, noise_seeds, env_seeds = seeds.spawn(3)
-        envs = make_vector_env(config.env_id, config.num_envs, "sync")
+        envs = make_vector_env(config.env_id, config.num_envs, "sync", config.env_kwargs)
         obs_dim = int(envs.single_observation_space.shape[0])
         action_dim = int(envs.single_action_space.shape[0])
         self.agent = make_agent(obs_dim, action_dim, config)  # only its actor is used

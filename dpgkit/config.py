@@ -25,6 +25,10 @@ class DDPGConfig:
     # --- the run ---
     preset: str = setting("ddpg", "Name of the preset these settings start from (recorded).")
     env_id: str = setting("Pendulum-v1", "Gymnasium environment id, e.g. Pendulum-v1.")
+    env_kwargs: dict[str, Any] = setting(
+        {}, "Keyword arguments to make the env with, as JSON or key=value pairs (g=9.81 "
+        "max_episode_steps=100): an id's gym.make arguments, or a class's constructor's.",
+        check="JSON values")
     seed: int = setting(0, "Seed for every random number generator of the run.",
                         check="in [0, 2**62)")
     total_env_steps: int = setting(20_000, "Environment steps to train for.", check=">= 1")
@@ -269,6 +273,8 @@ def check_rules(c: DDPGConfig) -> None:
     """The rules that tie fields together (each field's own range is checked beside it)."""
     rules = [
         (c.env_id != "", "env_id is empty: give a Gymnasium id such as --env Pendulum-v1"),
+        ("render_mode" not in c.env_kwargs, "env_kwargs may not set render_mode: dpgkit sets it "
+         "where it renders (dpgkit eval --video, --render)"),
         (0 <= c.critic_action_layer < len(c.critic_hidden),
          f"critic_action_layer must be in [0, {len(c.critic_hidden) - 1}] for critic_hidden="
          f"{c.critic_hidden}, got {c.critic_action_layer}"),

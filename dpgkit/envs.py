@@ -1,17 +1,19 @@
 """The environment's edge: making Gymnasium envs, checking their spaces, rescaling actions.
 
 Gymnasium's envs are made only here and stepped only here and above (acting, the loop, the
-API); :mod:`dpgkit.episode_replay` wraps them; the learning core never imports Gymnasium. Inside
+API); :mod:`dpgkit.episode_replay`, :mod:`dpgkit.rendering` and :mod:`dpgkit.instances` wrap,
+render and record them; the learning core never imports Gymnasium. Inside
 dpgkit every action lies in [-1, 1]^d; :class:`ActionScaler` maps it to the env's Box bounds
 per dimension just before ``env.step``.
 """
 
+import contextlib
 import difflib
 import functools
 import importlib
-import os
-from collections.abc import Callable
-from pathlib import Path
+import sys
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -24,55 +26,84 @@ from dpgkit.errors import EnvError
 
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     """The environment ``env_id`` names, checked: a Gymnasium id (``Pendulum-v1``,
-    ``module:Env-v0``) or ``package.module:ClassName`` for an env class of your own.
+    ``module:Env-v0``) or ``package.module:ClassName`` for an env class of your own, made with
+    ``kwargs`` (a run's ``env_kwargs``; for an id, ``gym.make``'s own ``max_episode_steps`` too).
 
-    Raises EnvError with a clear message for unknown ids and spaces DDPG cannot act in.
+    Raises EnvError with a clear message for unknown ids and spaces DDPG cannot act in. MuJoCo's
+    deprecation line about its own ``settotalmass`` attribute (HalfCheetah's model) is dropped.
     """
     env_class = _env_class(env_id)
-    try:
-        env = env_class(**kwargs) if env_class is not None else gym.make(env_id, **kwargs)
+    try:  # the warnings of a make that fails are dropped: its error line says what to do
+        with quiet_mujoco(env_id), warnings.catch_warnings(record=True) as caught:
+            env = env_class(**kwargs) if env_class is not None else gym.make(env_id, **kwargs)
     except gym.error.Error as error:
         raise EnvError(_unknown_env_message(env_id, error)) from None
     except TypeError as error:
+        given = [name for name in kwargs if name != "render_mode"]  # render_mode is dpgkit's
+        if env_class is None and given:  # gym.make's own words follow the env's
+            cause = error.__cause__ or error
+            raise EnvError(f"cannot make {env_id} with the env_kwargs {', '.join(given)} "
+                           f"({cause}): give only arguments the env takes") from None
         if env_class is None:
             raise
-        raise EnvError(f"cannot construct {env_id} ({error}): dpgkit makes it with no arguments "
-                       f"({', '.join(kwargs) or 'none'} given here); give its parameters "
-                       "defaults, or register it with gymnasium.register and pass the id"
-                       ) from None
+        made = f"with the env_kwargs {', '.join(given)}" if given else "with no arguments"
+        raise EnvError(f"cannot construct {env_id} ({error}): dpgkit makes it {made}; give its "
+                       "parameters defaults, pass them with --env_kwargs, or register it with "
+                       "gymnasium.register and pass the id") from None
     except ModuleNotFoundError as error:
         raise EnvError(f"environment {env_id!r} needs the package {error.name!r}: "
                        f"install it (pip install {error.name}) and try again") from None
+    except ImportError as error:  # Gymnasium's v2/v3 MuJoCo tasks need the retired mujoco-py
+        raise EnvError(_old_env_message(env_id, error)) from None
+    for warning in caught:  # those Python's filters let through, shown now
+        warnings.showwarning(warning.message, warning.category, warning.filename,
+                             warning.lineno, warning.file, warning.line)
     check_spaces(env, env_id)
     return env
 
 
-def make_video_env(env_id: str, video_dir: Path) -> gym.Env:
-    """``env_id`` rendering to RGB arrays, every episode recorded to ``video_dir`` as mp4.
+MUJOCO_NOISE = ("settotalmass",)
+"""MuJoCo compiler warnings that say nothing to a dpgkit user (Gymnasium's own models use these
+deprecated attributes); any other MuJoCo warning is printed as MuJoCo prints it."""
 
-    Works without a display: MuJoCo renders through OSMesa (Debian's ``libosmesa6``), classic
-    control through pygame. A missing renderer is an EnvError that names what to install.
-    """
-    if "DISPLAY" not in os.environ:  # software rendering, unless the user chose otherwise
-        os.environ.setdefault("MUJOCO_GL", "osmesa")
-        os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
-    from gymnasium.wrappers import RecordVideo
 
+@contextlib.contextmanager
+def quiet_mujoco(env_id: str = "") -> Iterator[None]:
+    """Drop MuJoCo's :data:`MUJOCO_NOISE` warnings while ``env_id`` is made (or, once mujoco is
+    imported, an env copied: a copy compiles its model again); a no-op for other envs (mujoco
+    is imported only for an env that imports it anyway)."""
+    spec = gym.registry.get(env_id)
+    entry = spec.entry_point if spec is not None else env_id
+    if not ("mujoco" in sys.modules or (isinstance(entry, str) and "mujoco" in entry)):
+        yield
+        return
     try:
-        env = make_env(env_id, render_mode="rgb_array")
-        env.reset(seed=0)
-        frame = env.render()
-    except EnvError:
-        raise
-    except Exception as error:  # the renderers raise many types (OpenGL, pygame, mujoco)
-        raise EnvError(f"cannot render {env_id} for a video ({type(error).__name__}: "
-                       f"{str(error).strip()[:120]}): MuJoCo tasks need Debian's libosmesa6 "
-                       "(apt-get install libosmesa6), classic-control tasks need pygame") from None
-    if not isinstance(frame, np.ndarray):
-        raise EnvError(f"{env_id} does not render RGB frames, so it cannot be recorded")
-    return RecordVideo(env, str(video_dir), episode_trigger=lambda episode: True,
-                       name_prefix=env_id.replace("/", "_").replace(":", "_"),
-                       disable_logger=True)
+        import mujoco
+    except ImportError:
+        yield
+        return
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(message: str) -> None:
+        if not any(noise in message for noise in MUJOCO_NOISE):
+            print(f"WARNING: {message}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
+def _old_env_message(env_id: str, error: ImportError) -> str:
+    """What to use instead of an id whose env needs a package that cannot be installed here."""
+    name, _, version = env_id.rpartition("-v")
+    newer = sorted((s.version or 0, s.id) for s in gym.registry.values()
+                   if s.id.rpartition("-v")[0] == name and str(s.version) != version)
+    hint = (f"use {newer[-1][1]}, the same task on the maintained mujoco bindings (its returns "
+            "differ a little from the older version's: docs/results.md)" if newer
+            else "use a newer version of the task")
+    return f"cannot make environment {env_id!r} ({str(error).strip().rstrip('.')}): {hint}"
 
 
 def _env_class(env_id: str) -> type[gym.Env] | None:
@@ -94,24 +125,37 @@ def _env_class(env_id: str) -> type[gym.Env] | None:
     return None  # gymnasium's own "module:EnvId-v0" form: the import registered the id
 
 
-def _recorded_env(env_id: str) -> EpisodeRecorder:
-    return EpisodeRecorder(make_env(env_id))
+def _recorded_env(env_id: str, env_kwargs: dict[str, Any]) -> EpisodeRecorder:
+    return EpisodeRecorder(make_env(env_id, **env_kwargs))
 
 
-def make_vector_env(env_id: str, num_envs: int, mode: str) -> gym.vector.VectorEnv:
-    """``num_envs`` copies of ``make_env(env_id)`` stepped together, sync or async, each inside
-    an :class:`EpisodeRecorder`.
+def make_vector_env(env_id: str, num_envs: int, mode: str,
+                    env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``make_env(env_id, **env_kwargs)`` stepped together, sync or async,
+    each inside an :class:`EpisodeRecorder`.
 
     Autoreset is SAME_STEP: when env i's episode ends, the step returns the first observation of
     its next episode and the true final observation in ``info["final_obs"][i]``, so every step
     of the vector env is a real transition of every env.
     """
-    env_fns = [functools.partial(_recorded_env, env_id) for _ in range(num_envs)]
+    env_fns = [functools.partial(_recorded_env, env_id, env_kwargs or {})
+               for _ in range(num_envs)]
     vector_class = gym.vector.SyncVectorEnv if mode == "sync" else gym.vector.AsyncVectorEnv
     return vector_class(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
+INSTANCE_PREFIX = "dpgkit-instance/"
+"""The namespace of the env ids that stand for an env object given to the Python API, made
+again only in the process that registered them (:mod:`dpgkit.instances`)."""
+
+
 def _unknown_env_message(env_id: str, error: Exception) -> str:
+    if env_id.startswith(INSTANCE_PREFIX):
+        return (f"{env_id} stands for an env object given to dpgkit's Python API, which dpgkit "
+                "could not record in a form another process can make: pass that env again in "
+                "Python, as in dpgkit.load(RUN, env=my_env).evaluate() or "
+                "dpgkit.DDPG.resume(RUN, env=my_env).learn() (dpgkit eval takes --env NAME, an "
+                "env that makes the same one)")
     close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}?" if close else "see gymnasium.pprint_registry()"
     return f"cannot make environment {env_id!r} ({error}): {hint}"
@@ -182,6 +226,16 @@ def describe_env(info: dict[str, Any]) -> str:
     """One line for an :func:`env_info` record (or a checkpoint's, which may lack keys)."""
     return (f"{info.get('env_id')} (obs_dim {info.get('obs_dim')}, actions in "
             f"{info.get('action_low')}..{info.get('action_high')})")
+
+
+def check_fits(env: gym.Env, env_id: str, saved: dict[str, Any]) -> None:
+    """Refuse an env whose observation size or action bounds differ from ``saved`` (the
+    :func:`env_info` a checkpoint or a policy file recorded)."""
+    check_spaces(env, env_id)
+    now = env_info(env, env_id)
+    if any(now[key] != saved.get(key) for key in now if key != "env_id"):
+        raise EnvError(f"the policy was made for {describe_env(saved)}, but {env_id} is "
+                       f"{describe_env(now)}: evaluate on the environment it was trained on")
 
 
 def evaluate(policy: Callable[[np.ndarray], np.ndarray], env: gym.Env, scaler: ActionScaler,

@@ -3,13 +3,15 @@
     gamma: float = setting(0.98, "Discount factor, in [0, 1].", check="in [0, 1]", hint="try 0.99")
 
 ``check`` is a range in the notation of its error message: ``">= 1"``, ``"> 0"``, ``"in [0, 1]"``,
-``"in (0, 1]"``, ``"in [0, 2**62)"``; or ``"layer sizes"`` (one or more integers >= 1).
+``"in (0, 1]"``, ``"in [0, 2**62)"``; ``"layer sizes"`` (one or more integers >= 1); or
+``"JSON values"`` (a dict that JSON keeps as it is). A dict default is copied for each config.
 ``choices`` lists the values a string field may take (the CLI offers them as argparse choices).
 :func:`check_fields` checks every field's type, then its range or choices; rules that tie two
 fields together stay with the config class (:func:`dpgkit.config.check_rules`).
 """
 
 import dataclasses
+import json
 import math
 import types
 import typing
@@ -21,8 +23,10 @@ from dpgkit.errors import ConfigError
 def setting(default: Any, doc: str, check: str | None = None,
             choices: tuple[str, ...] | None = None, hint: str = "") -> Any:
     """A dataclass field with its documentation and its own check (see the module)."""
-    return dataclasses.field(default=default, metadata={"doc": doc, "check": check,
-                                                        "choices": choices, "hint": hint})
+    metadata = {"doc": doc, "check": check, "choices": choices, "hint": hint}
+    if isinstance(default, dict):  # mutable: each config gets its own copy
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def choices_text(choices: tuple[str, ...]) -> str:
@@ -57,9 +61,21 @@ def field_error(field: dataclasses.Field, value: Any) -> str | None:
             return None
         return (f"{field.name} must list one or more positive layer sizes (e.g. 256,256), "
                 f"got {value}")
+    if check == "JSON values":
+        if _is_json(value):
+            return None
+        return (f"{field.name} must hold JSON values (numbers, strings, true/false, null, "
+                f"lists, objects), got {value!r}")
     if check is None or in_range(value, check):
         return None
     return f"{field.name} must be {check}, got {value}" + (f": {hint}" if hint else "")
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        return json.loads(json.dumps(value)) == value
+    except (TypeError, ValueError):
+        return False
 
 
 def check_fields(config: Any) -> None:
@@ -84,6 +100,8 @@ def _check_type(config: Any, f: dataclasses.Field, expected: Any) -> None:
             object.__setattr__(config, f.name, float(value))
     elif expected is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif typing.get_origin(expected) is dict:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
     elif typing.get_origin(expected) is tuple:
         ok = isinstance(value, (tuple, list)) and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value)
@@ -98,4 +116,6 @@ def _check_type(config: Any, f: dataclasses.Field, expected: Any) -> None:
 def _type_name(t: Any) -> str:
     if typing.get_origin(t) is tuple:
         return "a list of integers"
+    if typing.get_origin(t) is dict:
+        return "an object of name: value"
     return t.__name__ if isinstance(t, type) and not isinstance(t, types.GenericAlias) else str(t)

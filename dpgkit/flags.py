@@ -5,7 +5,10 @@ documentation, type and choices (:mod:`dpgkit.config`), plus the flags of a run 
 """
 
 import argparse
+import ast
 import dataclasses
+import json
+import re
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Any, NoReturn
 from dpgkit.config import RENAMED, TD7Config
 from dpgkit.fields import field_error
 from dpgkit.presets import PRESETS
+from dpgkit.reference import TD3_CURVES
 
 EXIT_BAD_INPUT = 2
 SHORT_FLAGS = {"env_id": "--env", "total_env_steps": "--steps"}
@@ -43,9 +47,44 @@ def _parse_sizes(text: str) -> tuple[int, ...]:
                                          ) from None
 
 
+def _parse_kwargs(text: str) -> dict[str, Any]:
+    """A JSON object, or key=value pairs (key:value too, as rl-zoo writes them) separated by
+    commas or spaces, each value read as JSON or a Python literal if it is one, else a string:
+    'g=9.81,max_episode_steps=100' -> {'g': 9.81, 'max_episode_steps': 100}."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise argparse.ArgumentTypeError(f"not a valid JSON object ({error})") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+        return value
+    kwargs = {}
+    for item in re.split(r"[\s,]+(?=[A-Za-z_]\w*[=:])", text):
+        key, value = re.split(r"[=:]", item, maxsplit=1) if re.search(r"[=:]", item) else (
+            item, None)
+        if value is None or not key.isidentifier():
+            raise argparse.ArgumentTypeError(f"expected a JSON object or key=value pairs such "
+                                             f"as g=9.81,max_episode_steps=100, got {text!r}")
+        kwargs[key] = _literal(value.rstrip(","))
+    return kwargs
+
+
+def _literal(text: str) -> Any:
+    for read in (json.loads, ast.literal_eval):
+        try:
+            return read(text)
+        except (ValueError, SyntaxError):
+            pass
+    return text
+
+
 def _flag_type(annotation: Any) -> Callable[[str], Any]:
     if typing.get_origin(annotation) is tuple:
         return _parse_sizes
+    if typing.get_origin(annotation) is dict:
+        return _parse_kwargs
     return {bool: _parse_bool}.get(annotation, annotation)
 
 
@@ -62,6 +101,8 @@ def _choice_type(field: dataclasses.Field) -> Callable[[str], str]:
 def _metavar(annotation: Any) -> str:
     if typing.get_origin(annotation) is tuple:
         return "SIZES"
+    if typing.get_origin(annotation) is dict:
+        return "KWARGS"
     return {int: "N", float: "X", bool: "BOOL", str: "NAME"}[annotation]
 
 
@@ -99,10 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
         preset = next(p for p in ("ddpg", "td3", "td7") if hasattr(PRESETS[p], name))
         default = getattr(PRESETS[preset], name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        many = {"nargs": "+"} if typing.get_origin(hints[name]) is dict else {}
         train.add_argument(*flags, dest=name, default=None, choices=choices,
                            type=_choice_type(field) if choices else _flag_type(hints[name]),
                            metavar=None if choices else _metavar(hints[name]),
-                           help=f"{doc} ({preset}: {shown})")
+                           help=f"{doc} ({preset}: {shown})", **many)
     for old, name in RENAMED.items():  # the flags' names before they said their unit
         train.add_argument(f"--{old}", f"--{old.replace('_', '-')}", dest=name, default=None,
                            type=_flag_type(hints[name]), help=argparse.SUPPRESS)
@@ -115,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--metric", default="eval_return_mean",
                       help="a metrics.csv column (default: eval_return_mean)")
     plot.add_argument("--reference", default=None, metavar="TASK",
-                      help="overlay TD3's published curve: HalfCheetah, Hopper or Walker2d")
+                      help="overlay TD3's published curve for TASK (any case; an env id such "
+                           "as HalfCheetah-v5 works): " + ", ".join(TD3_CURVES))
+    plot.add_argument("--labels", nargs="+", default=None, metavar="LABEL",
+                      help="one legend label per RUN_DIR (default: the shortest ends of their "
+                           "paths that tell them apart)")
 
     export = commands.add_parser("export", help="export the policy as a standalone model")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -127,13 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "run)")
 
     evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                          help="a run directory, a checkpoint directory, or a policy file written "
+                               "by the Python API's save")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default: 10)")
     evaluate.add_argument("--seed", type=int, default=0,
                           help="episode k starts from env.reset(seed=SEED + k) (default: 0)")
     evaluate.add_argument("--video", type=Path, default=None, metavar="DIR",
                           help="record every episode to DIR as mp4 (no display needed; MuJoCo "
                                "tasks need Debian's libosmesa6)")
+    evaluate.add_argument("--render", action="store_true",
+                          help="show the episodes in a window (needs a display)")
     evaluate.add_argument("--env", default=None, metavar="NAME",
                           help="the environment to evaluate on (default: the checkpoint's). "
                                "Needed when the checkpoint's env names a Python module "

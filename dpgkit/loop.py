@@ -76,8 +76,9 @@ class Trainer:
         # code run inside the loop (an env, a callback) is reproducible, and are checkpointed.
         torch.manual_seed(config.seed)
         random.seed(config.seed)
-        self.eval_env = make_env(config.env_id)  # made first: a bad env fails before anything
-        self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode)
+        self.eval_env = make_env(config.env_id, **config.env_kwargs)  # first: a bad env fails
+        self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode,
+                                    config.env_kwargs)
         obs_dim, action_dim = space_dims(self.eval_env)
         self.scaler = ActionScaler.for_space(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)

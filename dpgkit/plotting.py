@@ -1,7 +1,11 @@
 """Learning curves drawn with matplotlib from runs' ``metrics.csv``: one run's ``curve.png``,
 and ``dpgkit plot`` for several runs or groups of seeds."""
 
+import csv
+import json
+import warnings
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -9,7 +13,7 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dpgkit.errors import DpgkitError, writable_file  # noqa: E402
+from dpgkit.errors import DpgkitError, DpgkitWarning, writable_file  # noqa: E402
 from dpgkit.metrics import read_metrics  # noqa: E402
 from dpgkit.reference import TD3_CURVE_STDS, TD3_CURVES, find_task  # noqa: E402
 
@@ -64,6 +68,41 @@ def _seed_dirs(run_dir: Path) -> list[Path]:
     raise DpgkitError(f"{run_dir} is not a run directory (no metrics.csv, no seed*/ runs)")
 
 
+def _check_metric(run_dir: Path, metric: str) -> None:
+    """Refuse a ``metric`` that is no column of the run's ``metrics.csv``, listing those that
+    are (the columns of dpgkit's runs, and of older runs whatever they held)."""
+    with (run_dir / "metrics.csv").open(newline="") as file:
+        columns = next(csv.reader(file), [])
+    if metric not in columns:
+        plottable = [c for c in columns if c != "env_steps"]
+        raise DpgkitError(f"--metric {metric} is no column of {run_dir / 'metrics.csv'}: one of "
+                          f"{', '.join(plottable)}")
+
+
+def unique_labels(paths: list[Path]) -> list[str]:
+    """For each path, the shortest end of it (its last k parts) that no other path shares:
+    runs/a/seed0 and runs/b/seed0 -> a/seed0 and b/seed0."""
+    parts = [p.resolve().parts for p in paths]
+    labels = []
+    for i, mine in enumerate(parts):
+        for k in range(1, len(mine) + 1):
+            label = "/".join(mine[-k:])
+            if all("/".join(other[-k:]) != label for j, other in enumerate(parts) if j != i):
+                break
+        labels.append(label)
+    return labels
+
+
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    """The config of a run, or of a --seeds directory's first seed ({} where none is found)."""
+    for path in [run_dir / "config.json", *sorted(run_dir.glob("seed*/config.json"))]:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return {}
+
+
 def _draw_reference(ax: plt.Axes, reference: str, max_steps: float) -> None:
     """TD3's published curve for task ``reference`` (any case; an env id works too): its mean
     and +- one seed std, every 5,000 steps up to the first point at or past the runs' end."""
@@ -71,6 +110,11 @@ def _draw_reference(ax: plt.Axes, reference: str, max_steps: float) -> None:
     if task is None:
         raise DpgkitError(f"no published curve for {reference!r}: one of "
                           f"{', '.join(TD3_CURVES)}")
+    start = min(TD3_CURVES[task])
+    if start > max_steps:
+        warnings.warn(f"the published {task} curve starts at env step {start}, after the runs "
+                      f"end ({max_steps:.0f}): it is drawn from there, to the right of them",
+                      DpgkitWarning, stacklevel=2)
     end = min((s for s in TD3_CURVES[task] if s >= max_steps), default=max(TD3_CURVES[task]))
     steps = [s for s in TD3_CURVES[task] if s <= end]
     mean = np.array([TD3_CURVES[task][s] for s in steps])
@@ -80,21 +124,43 @@ def _draw_reference(ax: plt.Axes, reference: str, max_steps: float) -> None:
     ax.fill_between(steps, mean - std, mean + std, color="k", alpha=0.08)
 
 
-def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
-              reference: str | None = None) -> list[Path]:
-    """``metric`` against env steps: a line per run, or mean and +-std band per multi-seed
-    directory; optionally TD3's published curve for task ``reference``. Writes PNG and SVG."""
+def draw_runs(run_dirs: list[Path], metric: str = "eval_return_mean",
+              reference: str | None = None, labels: list[str] | None = None) -> plt.Figure:
+    """The figure of :func:`plot_runs`: a line per run, or a mean and +-std band per --seeds
+    directory, labelled by ``labels`` (default: :func:`unique_labels`), titled with the runs'
+    envs and presets; optionally TD3's published curve for task ``reference``."""
+    if labels is not None and len(labels) != len(run_dirs):
+        raise DpgkitError(f"--labels gave {len(labels)} labels for {len(run_dirs)} run "
+                          "directories: give one per RUN_DIR, in their order")
+    labels = labels or unique_labels(run_dirs)
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=130)
-    max_steps = 0.0
-    for run_dir in run_dirs:
-        curves = [c for c in (_curve(d, metric) for d in _seed_dirs(run_dir)) if c is not None]
+    try:
+        _draw(ax, run_dirs, labels, metric, reference)
+    except BaseException:
+        plt.close(fig)
+        raise
+    fig.tight_layout()
+    return fig
+
+
+def _draw(ax: plt.Axes, run_dirs: list[Path], labels: list[str], metric: str,
+          reference: str | None) -> None:
+    max_steps, envs, presets = 0.0, [], []
+    for run_dir, name in zip(run_dirs, labels, strict=True):
+        seed_dirs = _seed_dirs(run_dir)
+        _check_metric(seed_dirs[0], metric)
+        curves = [c for c in (_curve(d, metric) for d in seed_dirs) if c is not None]
         if not curves:
-            raise DpgkitError(f"{run_dir} has no {metric!r} values to plot (a metrics.csv column; "
-                              "runs that diverged before their first evaluation have none)")
+            raise DpgkitError(f"{run_dir} has no {metric!r} values to plot (runs that diverged "
+                              "before their first evaluation have none)")
+        config = _run_config(run_dir)
+        envs.append(config.get("env_id", "?"))
+        presets.append(config.get("preset", "?"))
         x = curves[0][0]
         ys = np.array([np.interp(x, cx, cy) for cx, cy in curves])
         max_steps = max(max_steps, float(x.max()))
-        label = f"{run_dir.name} ({len(curves)} seed{'s' if len(curves) > 1 else ''})"
+        label = (f"{name}: mean +- std over {len(curves)} seeds" if len(curves) > 1
+                 else f"{name} (seed {config.get('seed', '?')})")
         (line,) = ax.plot(x, ys.mean(0), lw=2, marker="o", ms=3, label=label)
         if len(curves) > 1:
             ax.fill_between(x, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0),
@@ -103,12 +169,20 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
         _draw_reference(ax, reference, max_steps)
     ax.set_xlabel("environment steps")
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(f"{metric.replace('_', ' ')} against environment steps")
+    ax.set_title(f"{metric.replace('_', ' ')}: {', '.join(dict.fromkeys(envs))}, "
+                 f"{' vs '.join(dict.fromkeys(presets))}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    written = [writable_file(out.with_suffix(suffix), "-o") for suffix in (".png", ".svg")]
-    for path in written:
-        fig.savefig(path)
-    plt.close(fig)
+
+
+def plot_runs(run_dirs: list[Path], out: Path, metric: str = "eval_return_mean",
+              reference: str | None = None, labels: list[str] | None = None) -> list[Path]:
+    """:func:`draw_runs`, written as PNG and SVG beside each other (whatever ``out``'s suffix)."""
+    fig = draw_runs(run_dirs, metric, reference, labels)
+    try:
+        written = [writable_file(out.with_suffix(suffix), "-o") for suffix in (".png", ".svg")]
+        for path in written:
+            fig.savefig(path)
+    finally:
+        plt.close(fig)
     return written

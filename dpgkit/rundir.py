@@ -71,6 +71,15 @@ def create_run_dir(run_dir: Path) -> None:
     writable_directory(run_dir, "--out", what="the run directory")
 
 
+def taken_message(run_dir: Path) -> str:
+    """Why an --out that holds files is refused, and the flags that take it."""
+    if (run_dir / METRICS).is_file():
+        return (f"--out {run_dir} already exists and holds a run: continue it with dpgkit train "
+                f"--resume {run_dir}, replace it with --overwrite, or choose another --out")
+    return (f"--out {run_dir} already exists and is not empty: choose another --out (--resume "
+            "continues a dpgkit run and --overwrite replaces one; neither touches other files)")
+
+
 def write_json(path: Path, data: dict[str, Any], default: Any = None) -> None:
     """``data`` as indented JSON; ``default`` turns values JSON cannot hold into something it
     can (``str``)."""

@@ -40,18 +40,24 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def _train_one(config: DDPGConfig, run_dir: Path) -> dict[str, Any]:
+    """One seed's run, in its own process: its lines (one per evaluation) go to the shared
+    stdout, each starting with "seed N: "."""
+    import sys
+
     from rich.console import Console
 
+    from dpgkit.progress import PrefixedLines
     from dpgkit.train import train
 
-    return train(config, run_dir, Console(quiet=True), progress=False)
+    console = Console(file=PrefixedLines(sys.stdout, f"seed {config.seed}: "), soft_wrap=True)
+    return train(config, run_dir, console, progress=False)
 
 
 def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | None = None,
                 report: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ``config`` once per seed, ``workers`` runs at a time (default: one per core)."""
     workers = workers or min(len(seeds), os.cpu_count() or 1)
-    make_env(config.env_id).close()  # a bad env id fails here, before any process starts
+    make_env(config.env_id, **config.env_kwargs).close()  # a bad env fails before any process
     if out.exists() and any(out.iterdir()):
         raise DpgkitError(f"{out} already exists and is not empty: choose another --out")
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from dpgkit import resume, rundir
 from dpgkit.checkpoint import list_checkpoints
@@ -21,6 +28,7 @@ from dpgkit.config import DDPGConfig, config_to_dict
 from dpgkit.distributed import DistributedTrainer
 from dpgkit.errors import Diverged, Interrupted
 from dpgkit.loop import Trainer  # also dpgkit.train.Trainer, where older code imports it
+from dpgkit.progress import EvaluationCounter, time_left
 
 __all__ = ["Trainer", "resume_trainer", "train", "trainer_class"]
 
@@ -81,9 +89,12 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                    MofNCompleteColumn(), TextColumn("{task.fields[rate]:.0f} steps/s"),
                    TextColumn("return {task.fields[last_return]}"),
                    TextColumn("eval {task.fields[last_eval]}"), TimeElapsedColumn(),
-                   console=console, disable=not live)
+                   TimeRemainingColumn(), console=console, disable=not live)
     task = bar.add_task(config.env_id, total=config.total_env_steps,
                         completed=trainer.env_steps, rate=0.0, last_return="-", last_eval="-")
+    if live:  # "evaluating k/N" while an evaluation's episodes run
+        trainer.eval_env = EvaluationCounter(trainer.eval_env, config.eval_episodes, lambda k, n: (
+            bar.update(task, description=f"evaluating {k}/{n}"), bar.refresh()))
     previous, shown = {}, trainer.env_steps
     if threading.current_thread() is threading.main_thread():  # signals reach only the main one
         previous = {s: signal.signal(s, _request_stop(trainer)) for s in (signal.SIGINT,
@@ -95,12 +106,15 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                 if "episode_return" in events:
                     bar.update(task, last_return=f"{events['episode_return']:.1f}")
                 if "eval_return_mean" in events:
-                    bar.update(task, last_eval=f"{events['eval_return_mean']:.1f}")
+                    bar.update(task, last_eval=f"{events['eval_return_mean']:.1f}",
+                               description=config.env_id)
                     if not live:
+                        rate = trainer.steps_per_second()
+                        left = "" if trainer.budget_reached else ", " + time_left(
+                            (config.total_env_steps - trainer.env_steps) / rate) + " left"
                         console.print(f"step {trainer.env_steps:>8d}  eval return "
                                       f"{trainer.last_eval.mean():9.2f} +- "
-                                      f"{trainer.last_eval.std():7.2f}  "
-                                      f"({trainer.steps_per_second():.0f} steps/s)")
+                                      f"{trainer.last_eval.std():7.2f}  ({rate:.0f} steps/s{left})")
                 if trainer.env_steps // 50 > shown // 50:  # a step may add many transitions
                     shown = trainer.env_steps
                     bar.update(task, completed=trainer.env_steps,

@@ -28,30 +28,34 @@ def test_learn_writes_a_run_like_the_cli(trained):
 
 def test_predict_one_or_a_batch_in_env_bounds(trained):
     obs = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
-    batch = trained.predict(obs)
+    batch, _ = trained.predict(obs)
     assert batch.shape == (64, 1) and np.all(np.abs(batch) <= 2.0)
-    assert trained.predict(obs[0]).shape == (1,)
-    np.testing.assert_allclose(trained.predict(obs[0]), batch[0], atol=1e-6)
+    assert trained.predict(obs[0])[0].shape == (1,)
+    np.testing.assert_allclose(trained.predict(obs[0])[0], batch[0], atol=1e-6)
 
 
 def test_save_then_load_predicts_identically(trained, tmp_path):
     trained.save(tmp_path / "policy")
     loaded = dpgkit.load(tmp_path / "policy")
     obs = np.random.default_rng(1).normal(size=(256, 3)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(obs), trained.predict(obs))
+    np.testing.assert_array_equal(loaded.predict(obs)[0], trained.predict(obs)[0])
     with pytest.raises(DpgkitError, match="cannot train further"):
         loaded.learn(1000)
 
 
-def test_save_replaces_a_checkpoint_but_nothing_else(trained, tmp_path):
-    target = tmp_path / "mymodels"
-    target.mkdir()
-    (target / "notes.txt").write_text("precious")
-    with pytest.raises(DpgkitError, match="holds notes.txt, not only a checkpoint"):
-        trained.save(target)
-    assert (target / "notes.txt").read_text() == "precious"
+def test_save_replaces_a_policy_file_but_nothing_else(trained, tmp_path):
+    folder = tmp_path / "mymodels.zip"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("precious")
+    with pytest.raises(DpgkitError, match="it is a directory; give a file name"):
+        trained.save(folder)
+    with pytest.raises(DpgkitError, match="exists and is not empty"):
+        trained.save(folder, whole_run=True)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    assert (folder / "notes.txt").read_text() == "precious"
     trained.save(tmp_path / "policy")
-    trained.save(tmp_path / "policy")  # a checkpoint is replaced
+    trained.save(tmp_path / "policy")  # a policy file is replaced
+    assert (tmp_path / "policy.zip").is_file()
 
 
 def test_predict_before_learn_says_what_to_do():

@@ -13,7 +13,7 @@ from dpgkit.batch import Batch
 from dpgkit.cli import main
 from dpgkit.config import TD7Config
 from dpgkit.equations import lap_priority
-from dpgkit.errors import ConfigError
+from dpgkit.errors import ConfigError, DpgkitError
 from dpgkit.lap import LAPReplayBuffer
 from dpgkit.presets import preset_config
 from dpgkit.td7 import TD7Agent, make_agent
@@ -190,6 +190,10 @@ def test_cli_and_api_train_td7(tmp_path):
     loaded = dpgkit.load(tmp_path / "api")
     assert type(loaded) is dpgkit.TD7
     obs = np.zeros(3, np.float32)
-    assert np.array_equal(loaded.predict(obs), model.predict(obs))
+    assert np.array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+    # the policy file holds an actor alone; TD7's policy needs its state encoder too
+    with pytest.raises(DpgkitError, match="whole_run=True"):
+        model.save(tmp_path / "policy")
+    assert type(dpgkit.load(model.save(tmp_path / "whole", whole_run=True))) is dpgkit.TD7
     assert copy.deepcopy(loaded.agent.checkpoint_actor.out.weight).equal(
         model.agent.checkpoint_actor.out.weight)

@@ -1,0 +1,58 @@
+"""What a run shows while it trains: the evaluation in progress ("evaluating k/N"), the time
+left, and with ``--seeds`` every seed's own lines, each starting with its name.
+
+An evaluation plays ``eval_episodes`` whole episodes without updates; on a slow env it can take
+longer than the training between two evaluations, so the bar says it is evaluating rather than
+look stuck.
+"""
+
+import io
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import gymnasium as gym
+
+
+class EvaluationCounter(gym.Wrapper):
+    """The evaluation env, calling ``report(k, n)`` as the k-th of every ``n`` episodes starts
+    (each evaluation episode starts with one ``reset``)."""
+
+    def __init__(self, env: gym.Env, episodes: int, report: Callable[[int, int], None]) -> None:
+        super().__init__(env)
+        self.episodes, self.report, self.resets = episodes, report, 0
+
+    def reset(self, **kwargs: Any) -> Any:
+        self.report(self.resets % self.episodes + 1, self.episodes)
+        self.resets += 1
+        return self.env.reset(**kwargs)
+
+
+def time_left(seconds: float) -> str:
+    """4000.0 -> '1h06m', 192.0 -> '3m12s', 45.2 -> '45s'."""
+    seconds = max(int(round(seconds)), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class PrefixedLines(io.TextIOBase):
+    """A text stream that writes each whole line to ``stream`` with ``prefix`` in front, so that
+    the lines of seeds training side by side tell whose they are."""
+
+    def __init__(self, stream: TextIO, prefix: str) -> None:
+        self.stream, self.prefix, self.pending = stream, prefix, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        if lines:
+            self.stream.write("".join(f"{self.prefix}{line}\n" for line in lines))
+            self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()

@@ -1,0 +1,91 @@
+"""What the Python API reads from disk and writes beside a run: a model from a policy file, a
+run directory or a checkpoint; a run's saved config; a copy of a whole run.
+
+``save(path)`` writes a policy file (:mod:`dpgkit.policy_file`); ``save(path, whole_run=True)``
+writes :func:`copy_run`'s run directory; ``load`` reads either, or any run directory.
+"""
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dpgkit import rundir
+from dpgkit.agent import DDPGAgent
+from dpgkit.checkpoint import META_FILE, find_checkpoint, load_agent, step_checkpoint_dir
+from dpgkit.config import DDPGConfig, config_from_dict
+from dpgkit.errors import CheckpointError, DpgkitError
+from dpgkit.policy_file import is_policy_file, policy_path, read_policy
+from dpgkit.td3 import make_agent
+
+if TYPE_CHECKING:
+    from dpgkit.loop import Trainer
+
+
+@dataclasses.dataclass
+class Loaded:
+    """A model read from disk: its agent (of which a policy file holds only the actor), the env
+    record it was trained for, and the env steps it had trained."""
+
+    agent: DDPGAgent
+    env: dict[str, Any]
+    env_steps: int
+    whole_agent: bool
+
+
+def read_model(path: Path) -> tuple[Loaded, Path | None]:
+    """The model at ``path`` (a policy file, ``.zip`` optional; a run directory; a checkpoint
+    directory) and the run directory it comes from (None if unknown)."""
+    if not path.exists() and policy_path(path).exists():
+        path = policy_path(path)
+    if path.is_file():
+        if not is_policy_file(path):
+            raise CheckpointError(f"{path} is not a dpgkit policy file (a zip archive written "
+                                  "by save) or run directory")
+        tensors, meta = read_policy(path)
+        run = meta.get("run_dir")
+        return _from_policy(tensors, meta, path), Path(run) if run else None
+    if path.is_dir():
+        agent, meta = load_agent(path)
+        loaded = Loaded(agent, meta["env"], int(meta["counters"]["env_steps"]), True)
+        return loaded, find_checkpoint(path).parent.parent
+    raise DpgkitError(f"no policy file or run directory at {path}")
+
+
+def saved_config(run_dir: Path) -> DDPGConfig:
+    """The config of the newest checkpoint of ``run_dir`` (read before a resume rebuilds it)."""
+    path = find_checkpoint(run_dir) / META_FILE
+    try:
+        return config_from_dict(json.loads(path.read_text())["config"])
+    except (OSError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"cannot read the config in {path} ({error!r})") from None
+
+
+def copy_run(trainer: "Trainer", run_dir: Path, path: Path) -> Path:
+    """Write the run of ``trainer`` (in ``run_dir``) as a new run directory ``path``: its files
+    (config.json, metrics.csv, TensorBoard events, ...) and one checkpoint of now, which
+    ``DDPG.resume(path)`` and ``dpgkit train --resume path`` continue."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise DpgkitError(f"save(path, whole_run=True) writes a new run directory, and {path} "
+                          "exists and is not empty: choose another path")
+    trainer.writer.file.flush()  # metrics.csv then has the length the checkpoint records
+    trainer.writer.tensorboard.flush()
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in run_dir.iterdir():
+        if entry.is_file():
+            shutil.copy2(entry, path / entry.name)
+    trainer.write_state(step_checkpoint_dir(rundir.checkpoints_dir(path), trainer.env_steps))
+    return path
+
+
+def _from_policy(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> Loaded:
+    try:
+        config = config_from_dict(meta["config"])
+        env = meta["env"]
+        agent = make_agent(int(env["obs_dim"]), int(env["action_dim"]), config)
+        agent.actor.load_state_dict(tensors, strict=True)
+    except (DpgkitError, KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path} holds a config, env or actor that do not fit "
+                              f"({str(error).strip().splitlines()[0]})") from None
+    return Loaded(agent, env, int(meta.get("env_steps", 0)), False)
