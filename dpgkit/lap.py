@@ -21,11 +21,11 @@ prioritized buffer, whose priorities mean something else).
 import numpy as np
 
 from dpgkit.equations import lap_priority
-from dpgkit.prioritized import SumTree
+from dpgkit.prioritized import SumTree, TreePriorities
 from dpgkit.replay import ReplayBuffer
 
 
-class LAPReplayBuffer(ReplayBuffer):
+class LAPReplayBuffer(TreePriorities, ReplayBuffer):
     """:class:`~dpgkit.replay.ReplayBuffer` with LAP's proportional sampling.
 
     Args (beyond the ReplayBuffer's):
@@ -73,17 +73,3 @@ class LAPReplayBuffer(ReplayBuffer):
         """max_priority <- max_i p_i over the stored transitions (kept as it is while empty)."""
         if self.size:
             self.max_priority = self.tree.max_leaf()
-
-    def state(self) -> tuple[dict[str, np.ndarray], dict]:
-        arrays, counters = super().state()
-        arrays["priority"] = self.tree.get(self._written_rows())
-        return arrays, {**counters, "max_priority": self.max_priority}
-
-    def load_state(self, arrays: dict[str, np.ndarray], counters: dict) -> None:
-        super().load_state(arrays, counters)
-        rows = self._written_rows()
-        if arrays["priority"].shape != rows.shape:
-            raise ValueError(f"replay priorities have shape {arrays['priority'].shape}")
-        self.tree = SumTree(len(self.valid))
-        self.tree.set(rows, arrays["priority"])
-        self.max_priority = float(counters["max_priority"])

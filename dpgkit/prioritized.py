@@ -72,7 +72,30 @@ class SumTree:
         return nodes - self.leaves
 
 
-class PrioritizedReplayBuffer(ReplayBuffer):
+class TreePriorities:
+    """The checkpoint state of a replay buffer whose priorities live in a :class:`SumTree`
+    (``self.tree``) with a running maximum (``self.max_priority``): both prioritized buffers
+    put the stored rows' leaves and that maximum beside the buffer's own arrays. Listed before
+    the buffer class, as in ``class B(TreePriorities, ReplayBuffer)``."""
+
+    tree: SumTree
+    max_priority: float
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays, counters = super().state()
+        arrays["priority"] = self.tree.get(self._written_rows())
+        return arrays, {**counters, "max_priority": self.max_priority}
+
+    def load_state(self, arrays: dict[str, np.ndarray], counters: dict) -> None:
+        super().load_state(arrays, counters)
+        rows = self._written_rows()
+        if arrays["priority"].shape != rows.shape:
+            raise ValueError(f"replay priorities have shape {arrays['priority'].shape}")
+        self.tree.set(rows, arrays["priority"])
+        self.max_priority = float(counters["max_priority"])
+
+
+class PrioritizedReplayBuffer(TreePriorities, ReplayBuffer):
     """:class:`~dpgkit.replay.ReplayBuffer` with proportional prioritized sampling.
 
     Args (beyond the ReplayBuffer's; by default the config's priority_alpha, priority_beta and
@@ -125,18 +148,6 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.tree.set(indices[keep], priority[keep] ** self.alpha)
         self.max_priority = max(self.max_priority, float(priority.max(initial=0.0)))
 
-    def state(self) -> tuple[dict[str, np.ndarray], dict]:
-        arrays, counters = super().state()
-        arrays["priority"] = self.tree.get(self._written_rows())
-        return arrays, {**counters, "max_priority": self.max_priority}
-
-    def load_state(self, arrays: dict[str, np.ndarray], counters: dict) -> None:
-        super().load_state(arrays, counters)
-        rows = self._written_rows()
-        if arrays["priority"].shape != rows.shape:
-            raise ValueError(f"replay priorities have shape {arrays['priority'].shape}")
-        self.tree.set(rows, arrays["priority"])
-        self.max_priority = float(counters["max_priority"])
 
 
 def make_replay(config: DDPGConfig, obs_dim: int, action_dim: int, num_streams: int
