@@ -50,15 +50,7 @@ class LAPReplayBuffer(TreePriorities, ReplayBuffer):
         """B rows drawn independently, with replacement, row i with probability p_i / sum p."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        rows = self._find(rng.random(batch_size) * self.tree.total)
-        bad = ~self.valid[rows]  # only where rounding walks past the last non-zero leaf
-        while bad.any():
-            rows[bad] = self._find(rng.random(int(bad.sum())) * self.tree.total)
-            bad = ~self.valid[rows]
-        return rows
-
-    def _find(self, mass: np.ndarray) -> np.ndarray:
-        return np.minimum(self.tree.find(mass), len(self.valid) - 1)
+        return self._rows_at(rng.random(batch_size) * self.tree.total, rng)
 
     def update_priorities(self, indices: np.ndarray, td_error: np.ndarray) -> None:
         """p_i <- max(max_k |delta_ik|, min_priority)^alpha for the transitions just learned from

@@ -73,13 +73,25 @@ class SumTree:
 
 
 class TreePriorities:
-    """The checkpoint state of a replay buffer whose priorities live in a :class:`SumTree`
-    (``self.tree``) with a running maximum (``self.max_priority``): both prioritized buffers
-    put the stored rows' leaves and that maximum beside the buffer's own arrays. Listed before
+    """What both prioritized buffers (this module's and :mod:`dpgkit.lap`'s) do with priorities
+    kept in a :class:`SumTree` (``self.tree``) with a running maximum (``self.max_priority``):
+    find the rows at given prefix sums, and checkpoint the stored rows' leaves and that maximum
+    beside the buffer's own arrays. Listed before
     the buffer class, as in ``class B(TreePriorities, ReplayBuffer)``."""
 
     tree: SumTree
     max_priority: float
+
+    def _rows_at(self, mass: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The rows whose leaves hold these prefix sums of the priorities; one that rounding
+        walks past the last non-zero leaf is drawn again, uniformly over the whole mass."""
+        rows = np.minimum(self.tree.find(mass), len(self.valid) - 1)
+        bad = ~self.valid[rows]
+        while bad.any():
+            redrawn = rng.random(int(bad.sum())) * self.tree.total
+            rows[bad] = np.minimum(self.tree.find(redrawn), len(self.valid) - 1)
+            bad = ~self.valid[rows]
+        return rows
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays, counters = super().state()
@@ -123,15 +135,7 @@ class PrioritizedReplayBuffer(TreePriorities, ReplayBuffer):
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         segment = self.tree.total / batch_size
-        rows = self._find((np.arange(batch_size) + rng.random(batch_size)) * segment)
-        bad = ~self.valid[rows]  # only where rounding walks past the last non-zero leaf
-        while bad.any():
-            rows[bad] = self._find(rng.random(int(bad.sum())) * self.tree.total)
-            bad = ~self.valid[rows]
-        return rows
-
-    def _find(self, mass: np.ndarray) -> np.ndarray:
-        return np.minimum(self.tree.find(mass), len(self.valid) - 1)
+        return self._rows_at((np.arange(batch_size) + rng.random(batch_size)) * segment, rng)
 
     def gather(self, indices: np.ndarray) -> Batch:
         """The transitions at ``indices`` with their importance weights."""
