@@ -1,5 +1,7 @@
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,3 +18,24 @@ def tiny_config() -> DDPGConfig:
     return preset_config("ddpg", total_env_steps=400, warmup_steps=100, batch_size=32,
                          actor_hidden=(32, 32), critic_hidden=(32, 32), eval_every_steps=200,
                          eval_episodes=2)
+
+
+def _benchmark_script(name: str) -> ModuleType:
+    """benchmarks/<name>.py imported as a module (the benchmarks are scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def speed() -> ModuleType:
+    """benchmarks/speed.py."""
+    return _benchmark_script("speed")
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    """benchmarks/returns.py."""
+    return _benchmark_script("returns")

@@ -5,22 +5,10 @@ output file as soon as it is measured, and how it marks runs that shared their c
 nothing here: timing belongs in the benchmark, never in a test.)"""
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 import dpgkit.torchops
-
-SPEED = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
-
-
-@pytest.fixture(scope="module")
-def speed():
-    spec = importlib.util.spec_from_file_location("speed", SPEED)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_an_update_costs_the_flops_of_its_layer_shapes(speed):

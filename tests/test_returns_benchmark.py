@@ -2,21 +2,8 @@
 step nearer done (start, restart, resume or nothing), and the table and figure it writes from
 run directories. It trains nothing here: run directories are written by hand."""
 
-import importlib.util
 import json
 from pathlib import Path
-
-import pytest
-
-RETURNS = Path(__file__).resolve().parents[1] / "benchmarks" / "returns.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("returns_bench", RETURNS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def fake_run(run_dir: Path, evals: list[tuple[int, float]], finished_at: int | None = None,
