@@ -12,7 +12,14 @@ its newest checkpoint with ``dpgkit train --resume`` (an interruption loses at m
 ``--checkpoint_every`` env steps) and starts the rest, ``--workers`` processes at a time. After
 every run and at the end it writes ``OUT/results.md`` (the table, with each row's command),
 ``OUT/results.png`` (a panel per task: mean +- std over seeds, TD3's published curve) and
-``OUT/curves.json`` (every run's evaluation curve, enough to redraw the figure: commit it).
+``OUT/curves.json`` (every run's evaluation curve, enough to redraw the figure).
+
+A finished run also leaves a record, ``RECORD/runs/<label>/<env>/seed<N>-<steps>steps.json``
+(its curve, wall time, steps/s, the commit that trained it and the machine): a few kilobytes,
+committed to the repository (``--record``: with ``--suite``, ``bench/returns`` of this
+checkout, else OUT). The table, figure and curves are written beside the records. A run with
+a record counts as done on any machine, so a suite spread over sittings on machines that come
+and go loses only the unfinished runs of the machine that went, never a finished one.
 """
 
 import argparse
@@ -60,21 +67,24 @@ class Job:
 
 
 def mujoco_suite() -> list[Job]:
-    """Issue 15's suite, in the order it runs: the our-ddpg warm-up question on HalfCheetah
-    (seed 0 of each variant, side by side; the label ``our-ddpg`` is the TD3 authors' schedule,
-    updates during the warm-up, whatever the preset's default), the short tasks, the same
-    question on Walker2d, then td3 on the locomotion tasks seed by seed, so a partial benchmark
-    already has one seed of every task."""
+    """Issues 15 and 19's suite, in the order it runs: the our-ddpg warm-up question on
+    HalfCheetah (seed 0 of each variant, side by side; the label ``our-ddpg`` is the TD3
+    authors' schedule, updates during the warm-up, whatever the preset's default), td3 on the
+    short tasks, td3's first seed of each locomotion task (so a partial benchmark already has
+    every task), the warm-up question on Walker2d, td3's other seeds, then td7 beside td3 at
+    the same budget, seed by seed."""
     def ddpg_pair(env: str) -> list[Job]:
         return [Job("our-ddpg", "our-ddpg", env, 0, 300_000, ("--update_during_warmup", "true")),
                 Job("our-ddpg-no-warmup-updates", "our-ddpg", env, 0, 300_000,
                     ("--update_during_warmup", "false"))]
 
+    def locomotion(preset: str, seeds: range) -> list[Job]:
+        return [Job(preset, preset, env, seed, 300_000) for seed in seeds for env in LOCOMOTION]
+
     jobs = ddpg_pair("HalfCheetah-v5")
     jobs += [Job("td3", "td3", env, seed, 100_000) for env in SMALL for seed in range(3)]
-    jobs += ddpg_pair("Walker2d-v5")
-    jobs += [Job("td3", "td3", env, seed, 300_000) for seed in range(3) for env in LOCOMOTION]
-    return jobs
+    jobs += locomotion("td3", range(1)) + ddpg_pair("Walker2d-v5") + locomotion("td3", range(1, 3))
+    return jobs + locomotion("td7", range(3))
 
 
 SUITES = {"mujoco": mujoco_suite}
@@ -86,8 +96,23 @@ def parse_seeds(text: str) -> list[int]:
         int(s) for s in text.split(",")]
 
 
-def state(job: Job, out: Path) -> str:
+def record_path(job: Job, record: Path) -> Path:
+    return record / "runs" / job.label / job.env_id / f"seed{job.seed}-{job.steps}steps.json"
+
+
+def recorded(job: Job, record: Path | None) -> dict | None:
+    """The finished run's record kept in the repository, if there is one for this budget."""
+    path = None if record is None else record_path(job, record)
+    if path is None or not path.is_file():
+        return None
+    run = json.loads(path.read_text())
+    return run if run["budget"] == job.steps and run["done"] else None
+
+
+def state(job: Job, out: Path, record: Path | None = None) -> str:
     """done, resume (a checkpoint to continue from), restart (started, no checkpoint) or new."""
+    if recorded(job, record) is not None:
+        return "done"
     run_dir = job.run_dir(out)
     summary = run_dir / "summary.json"
     if summary.is_file() and json.loads(summary.read_text())["env_steps"] >= job.steps:
@@ -140,11 +165,21 @@ def _eval_curve(run_dir: Path) -> tuple[list[int], list[float]]:
     return steps, values
 
 
-def collect(jobs: list[Job], out: Path) -> list[dict]:
-    """Every started run's curve, final return and timing (finished or not)."""
+def _commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
+
+
+def collect(jobs: list[Job], out: Path, record: Path | None = None) -> list[dict]:
+    """Every started run's curve, final return and timing (finished or not): from its record in
+    the repository if it has one, else from its run directory under ``out``."""
     runs = []
     for job in jobs:
         run_dir = job.run_dir(out)
+        kept = recorded(job, record)
+        if kept is not None:
+            runs.append(kept)
+            continue
         if not (run_dir / "metrics.csv").is_file():
             continue
         steps, values = _eval_curve(run_dir)
@@ -157,8 +192,18 @@ def collect(jobs: list[Job], out: Path) -> list[dict]:
                      "resumed": log.is_file() and " resume: " in log.read_text(),
                      "wall_seconds": summary.get("wall_seconds"),
                      "steps_per_second": summary.get("steps_per_second"),
-                     "command": shlex.join(["dpgkit", *job.train_args(Path("OUT"))])})
+                     "command": shlex.join(["dpgkit", *job.train_args(Path("OUT"))]),
+                     "commit": _commit(), "machine": machine()})
     return runs
+
+
+def keep_record(job: Job, out: Path, record: Path) -> None:
+    """Write a finished run's record into the repository folder (see the module's docstring)."""
+    run = next((r for r in collect([job], out) if r["done"]), None)
+    if run is not None:
+        path = record_path(job, record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run, indent=1) + "\n")
 
 
 def _fmt(value: float) -> str:
@@ -181,6 +226,13 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {isa}"
 
 
+def _short(machine_name: str) -> str:
+    """'Intel(R) Xeon(R) Processor, 2 cores, AMX' -> 'Intel Xeon, AMX'."""
+    model, _, rest = machine_name.partition(",")
+    model = " ".join(model.replace("(R)", "").replace("(TM)", "").split()[:2])
+    return f"{model}, {rest.rsplit(',', 1)[-1].strip()}" if rest else model
+
+
 def table(runs: list[dict], commit: str) -> str:
     """The markdown table: a row per (label, env) with the finished seeds' final evaluations."""
     groups: dict[tuple[str, str], list[dict]] = {}
@@ -188,8 +240,8 @@ def table(runs: list[dict], commit: str) -> str:
         groups.setdefault((r["label"], r["env_id"]), []).append(r)
     lines = ["| preset (label) | task | env steps | seeds done | dpgkit final eval, mean +- std "
              "| per seed | TD3 published at that step (mean +- seed std) | ratio | at or above "
-             "published mean - std | wall s per run | steps/s per run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "published mean - std | wall s per run | steps/s per run | machine |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (label, env_id), group in groups.items():
         done = [r for r in group if r["done"]]
         budget = group[0]["budget"]
@@ -204,11 +256,14 @@ def table(runs: list[dict], commit: str) -> str:
             + (f"{mean / pub[0]:.2f}" if pub and finals and pub[0] > 0 else "-") + " | "
             + (("yes" if mean >= pub[0] - pub[1] else "**no**") if pub and finals else "-") + " | "
             + (", ".join(f"{r['wall_seconds']:.0f}" for r in done) or "-") + " | "
-            + (", ".join(f"{r['steps_per_second']:.0f}" for r in done) or "-") + " |")
+            + (", ".join(f"{r['steps_per_second']:.0f}" for r in done) or "-") + " | "
+            + (", ".join(dict.fromkeys(_short(r.get("machine", "?")) for r in done)) or "-")
+            + " |")
     lines.append("")
-    lines.append(f"Tabled at commit {commit}; machine: {machine()}. Ratio: dpgkit's mean over "
-                 "TD3's published mean. Wall time is training time summed over a run's processes "
-                 "(resumes included).")
+    lines.append(f"Tabled at commit {commit}. Ratio: dpgkit's mean over TD3's published mean. "
+                 "Wall time is training time summed over a run's processes (resumes included); "
+                 "steps/s depend on the machine each run had (its last column; the runs' "
+                 "records name the CPU and the commit that trained them).")
     lines.append("")
     lines.append("Each row's command (OUT is the benchmark's output folder):")
     lines.append("")
@@ -271,14 +326,17 @@ def figure(runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_results(jobs: list[Job], out: Path) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
-    runs = collect(jobs, out)
+def write_results(jobs: list[Job], out: Path, record: Path | None = None) -> str:
+    """The table, the figure and every curve, from the records and the run directories, into
+    ``record`` (the committed copy) if given, else into ``out``."""
+    commit = _commit()
+    runs = collect(jobs, out, record)
     text = table(runs, commit)
-    (out / "results.md").write_text(text)
-    (out / "curves.json").write_text(json.dumps({"commit": commit, "runs": runs}) + "\n")
-    figure(runs, out / "results.png")
+    into = out if record is None else record
+    into.mkdir(parents=True, exist_ok=True)
+    (into / "results.md").write_text(text)
+    (into / "curves.json").write_text(json.dumps({"commit": commit, "runs": runs}) + "\n")
+    figure(runs, into / "results.png")
     return text
 
 
@@ -291,7 +349,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-2")
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1, help="runs at a time")
-    parser.add_argument("--out", type=Path, default=Path("bench/returns"))
+    parser.add_argument("--out", type=Path, required=True,
+                        help="the working folder: run directories with their checkpoints")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="where finished runs' records, the table and the figure go "
+                        "(default: bench/returns with --suite, else OUT)")
     parser.add_argument("--only", default=None,
                         help="run only jobs whose label/env contains this text")
     parser.add_argument("--table-only", action="store_true", help="only table the runs there")
@@ -302,8 +364,13 @@ def main() -> None:
         jobs = [Job(p, p, e, s, args.steps) for e in args.envs.split(",")
                 for p in args.presets.split(",") for s in parse_seeds(args.seeds)]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.record is None:
+        args.record = Path(__file__).parent.parent / "bench" / "returns" if args.suite else args.out
+    for job in jobs:  # runs finished by an earlier driver, or by hand, get their records too
+        if recorded(job, args.record) is None and state(job, args.out) == "done":
+            keep_record(job, args.out, args.record)
     if not args.table_only:
-        todo = [j for j in jobs if state(j, args.out) != "done"
+        todo = [j for j in jobs if state(j, args.out, args.record) != "done"
                 and (args.only is None or args.only in f"{j.label}/{j.env_id}")]
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done; running {len(todo)} with "
               f"{args.workers} worker(s)", flush=True)
@@ -313,8 +380,9 @@ def main() -> None:
                 job, code, how = future.result()
                 print(f"{time.strftime('%H:%M:%S')} {job.label} {job.env_id} seed {job.seed} "
                       f"({how}): exit {code}", flush=True)
-                write_results(jobs, args.out)
-    print(write_results(jobs, args.out))
+                keep_record(job, args.out, args.record)
+                write_results(jobs, args.out, args.record)
+    print(write_results(jobs, args.out, args.record))
 
 
 if __name__ == "__main__":

@@ -59,3 +59,28 @@ def test_the_table_holds_each_row_beside_the_published_curve(bench, tmp_path):
     assert (tmp_path / "results.png").stat().st_size > 0
     curves = json.loads((tmp_path / "curves.json").read_text())["runs"]
     assert [len(r["steps"]) for r in curves] == [2, 2, 1]
+
+
+def test_a_finished_runs_record_outlives_its_machine(bench, tmp_path):
+    """The record kept in the repository marks the run done on a machine that never had its run
+    directory, and the table reads its figures and machine from it."""
+    job = bench.Job("td3", "td3", "Reacher-v5", 0, 10_000)
+    first, second, record = tmp_path / "first", tmp_path / "second", tmp_path / "record"
+    fake_run(job.run_dir(first), [(5000, -9.0), (10_000, -4.0)], finished_at=10_000)
+    bench.keep_record(job, first, record)
+    kept = json.loads(bench.record_path(job, record).read_text())
+    assert kept["eval_return"] == [-9.0, -4.0] and kept["done"] and kept["machine"]
+    assert bench.state(job, second) == "new" and bench.state(job, second, record) == "done"
+    longer = bench.Job("td3", "td3", "Reacher-v5", 0, 20_000)  # another budget: not done
+    assert bench.state(longer, second, record) == "new"
+    text = bench.write_results([job], second, record)
+    row = next(line for line in text.splitlines() if line.startswith("| td3 | Reacher-v5"))
+    assert row.split("|")[6].strip() == "-4.0" and (record / "results.png").is_file()
+    assert not (second / "results.md").exists()
+
+
+def test_an_unfinished_run_leaves_no_record(bench, tmp_path):
+    job = bench.Job("td3", "td3", "Reacher-v5", 0, 10_000)
+    fake_run(job.run_dir(tmp_path), [(5000, -9.0)], checkpoint=True)
+    bench.keep_record(job, tmp_path, tmp_path / "record")
+    assert not bench.record_path(job, tmp_path / "record").exists()
