@@ -39,7 +39,8 @@ from dpgkit.envs import INSTANCE_PREFIX, check_spaces, env_info, make_env, quiet
 from dpgkit.errors import DpgkitError
 
 CHECK_STEPS = 10
-_CHECKERS = {"OrderEnforcing", "PassiveEnvChecker"}  # they check calls, not the dynamics
+_CHECKERS = {"OrderEnforcing", "PassiveEnvChecker",  # they check calls, not the dynamics
+             "DefaultTimeLimit"}  # what make_env adds to an env without a limit (episode_limit)
 
 
 def record(env: gym.Env) -> tuple[str, dict[str, Any]]:
