@@ -79,3 +79,16 @@ def test_a_deepmind_control_task_trains_from_the_command_line(tmp_path, capsys):
     assert main(["train", "--resume", str(run), "--steps", "350", "--no-progress"]) == 0
     assert main(["eval", str(run), "--episodes", "1"]) == 0
     assert json.loads((run / "eval.json").read_text())["return_mean"] >= 0  # rewards in [0, 1]
+
+
+def test_the_python_api_takes_an_env_object_that_observes_a_dict(tmp_path):
+    """DDPG(env) with a Dict-observing env object: recorded as its id, flattened as the CLI
+    flattens it, and predict takes the env's own Dict."""
+    env = gym.make("dpgkit-test/NestedObs-v0")
+    model = dpgkit.DDPG(env, run_dir=tmp_path / "run", warmup_steps=50, batch_size=16,
+                        actor_hidden=(16,), critic_hidden=(16,), eval_every_steps=100,
+                        eval_episodes=1).learn(100)
+    assert (model.config.env_id, model.config.env_kwargs) == ("dpgkit-test/NestedObs-v0", {})
+    obs, _ = env.reset(seed=0)
+    assert model.predict(obs)[0].shape == (2,)
+    assert model.evaluate(episodes=1).shape == (1,)
