@@ -53,8 +53,8 @@ def test_a_target_never_reached_is_null(tmp_path):
 
 def test_seeds_record_each_seeds_target_in_the_aggregate(tmp_path):
     out = tmp_path / "five"
-    assert main(["train", "--seeds", "0-1", "--out", str(out), "--target_return=-100000",
-                 *SHORT]) == 0
+    assert main(["train", "--seeds", "1", "--out", str(out), "--target_return=-100000",
+                 *SHORT]) == 0  # one seed: the aggregate's form, at one process's cost
     aggregate = summary(out)
-    assert aggregate["target_reached_at_env_steps"] == {"0": 200, "1": 200}
+    assert aggregate["target_reached_at_env_steps"] == {"1": 200}
     assert all(seconds > 0 for seconds in aggregate["target_reached_at_seconds"].values())
