@@ -29,6 +29,7 @@ from dpgkit.config import DDPGConfig
 from dpgkit.equations import td_target
 from dpgkit.fastpath import HandWrittenSteps, supports
 from dpgkit.networks import Actor, Critic
+from dpgkit.obs_norm import make_obs_norm
 from dpgkit.prioritized import make_replay
 from dpgkit.replay import ReplayBuffer
 
@@ -68,6 +69,7 @@ class DDPGAgent:
                                  config.critic_action_layer, config.batch_norm, config.final_init)
         self.actor_target = frozen_copy(self.actor)
         self.critic_target = frozen_copy(self.critic)
+        self.obs_norm = make_obs_norm(obs_dim, config)  # every network input passes through it
         self.actor_optimizer = _optimizer(list(self.actor.parameters()), config.optimizer,
                                           config.actor_lr, 0.0)
         critics, critic_targets = (list(nets) for nets in zip(*self.critic_pairs(), strict=True))
@@ -96,11 +98,12 @@ class DDPGAgent:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """mu_theta(s) in [-1, 1]: (obs_dim,) -> (action_dim,), or (B, obs_dim) -> (B, action_dim).
 
-        Deterministic: exploration noise is added by the caller.
+        Deterministic: exploration noise is added by the caller. ``obs`` is raw: with
+        ``normalize_obs`` it is normalised here (:mod:`dpgkit.obs_norm`).
         """
         obs_t = torch.as_tensor(obs, dtype=torch.float32)
         single = obs_t.ndim == 1
-        action = self.gradient_steps.act(obs_t.unsqueeze(0) if single else obs_t)
+        action = self.gradient_steps.act(self.obs_norm(obs_t.unsqueeze(0) if single else obs_t))
         return action[0].numpy() if single else action.numpy()
 
     def update(self, batch: Batch) -> dict[str, float]:
@@ -168,11 +171,24 @@ class DDPGAgent:
         """The deployed policy's action, as :meth:`act` (the same for DDPG and TD3)."""
         return self.act(obs)
 
+    def acting_weights(self) -> dict[str, dict[str, np.ndarray]]:
+        """What a copy of this agent elsewhere (a distributed actor) needs to act as it does:
+        the actor's and the observation normaliser's tensors, as arrays."""
+        return {name: {k: v.detach().numpy() for k, v in module.state_dict().items()}
+                for name, module in (("actor", self.actor), ("obs_norm", self.obs_norm))}
+
+    def load_acting_weights(self, weights: dict[str, dict[str, np.ndarray]]) -> None:
+        """Load what :meth:`acting_weights` gave."""
+        for name, module in (("actor", self.actor), ("obs_norm", self.obs_norm)):
+            module.load_state_dict({k: torch.from_numpy(np.array(v))
+                                    for k, v in weights[name].items()})
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimisers by name (the keys used in checkpoints)."""
         return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
 
     def modules(self) -> dict[str, nn.Module]:
-        """The four networks by name (the keys used in checkpoints)."""
+        """The four networks, and the observation normaliser, by name (the keys used in
+        checkpoints; without ``normalize_obs`` the normaliser holds no tensor)."""
         return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
-                "critic_target": self.critic_target}
+                "critic_target": self.critic_target, "obs_norm": self.obs_norm}

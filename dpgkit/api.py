@@ -239,7 +239,9 @@ class DDPG:
         meta = {"algorithm": self.config.algorithm, "config": config_to_dict(self.config),
                 "env": env, "env_steps": self.env_steps,
                 "run_dir": str(self.run_dir.resolve()) if self.run_dir else None}
-        return write_policy(Path(path), agent.actor.state_dict(), meta)
+        tensors = {**agent.actor.state_dict(),  # and normalize_obs' statistics, if any
+                   **{f"obs_norm.{k}": v for k, v in agent.obs_norm.state_dict().items()}}
+        return write_policy(Path(path), tensors, meta)
 
     def _save_run(self, path: Path) -> Path:
         if self.trainer is None:

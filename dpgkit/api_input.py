@@ -14,6 +14,7 @@ import numpy as np
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import make_env
 from dpgkit.errors import DpgkitError
+from dpgkit.obs_layout import describe_layout, flatten_observation
 
 
 def budget_target(call: str, done: int, config_total: int, total_env_steps: int | None,
@@ -58,7 +59,7 @@ def made_env(env: gym.Env | str | None, config: DDPGConfig) -> Iterator[gym.Env]
     if env is not None and not isinstance(env, str):
         yield env
         return
-    made = make_env(env) if env is not None else make_env(config.env_id, **config.env_kwargs)
+    made = make_env(env) if env is not None else make_env(config.env_id, **config.env_arguments())
     try:
         yield made
     finally:
@@ -70,6 +71,13 @@ def checked_observation(observation: Any, env: dict[str, Any]) -> np.ndarray:
     size = int(env["obs_dim"])
     expected = (f"expected an observation of shape ({size},) for {env['env_id']} or a batch "
                 f"(B, {size})")
+    if isinstance(observation, dict) and env.get("obs_layout"):  # as a Dict-observing env gives
+        try:
+            observation = flatten_observation(observation, env["obs_layout"])
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise DpgkitError(f"{expected}, or its Dict as the env gives it, with the parts "
+                              f"{describe_layout(env['obs_layout'])}; got a dict that does not "
+                              f"fit ({error!r})") from None
     if isinstance(observation, tuple) and len(observation) == 2 and isinstance(
             observation[1], dict):
         raise DpgkitError(f"{expected}, got a pair (obs, info), what env.reset() returns: write "

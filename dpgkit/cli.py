@@ -166,10 +166,16 @@ def _eval_env_id(saved: Any, given: str | None) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from dpgkit.checkpoint import META_FILE, find_checkpoint
     from dpgkit.export import export_policy
+    from dpgkit.obs_layout import describe_layout
 
     path = export_policy(args.run_dir, args.format, args.output)
     print(f"wrote {path}: raw observation (B, obs_dim) -> env-scaled action (B, action_dim)")
+    meta = json.loads((find_checkpoint(args.run_dir) / META_FILE).read_text())
+    layout = describe_layout(meta["env"].get("obs_layout"))
+    if layout:  # a Dict/Tuple observation: the model takes its flat vector
+        print(f"the observation is the flat vector of the env's Dict/Tuple: {layout}")
     return 0
 
 
@@ -195,7 +201,9 @@ def _eval(args: argparse.Namespace) -> int:
     loaded, _ = read_model(args.run_dir)  # a run, a checkpoint, or a policy file of save()
     agent, saved = loaded.agent, loaded.env
     env_id = _eval_env_id(saved["env_id"], args.env)
-    kwargs = agent.config.env_kwargs if args.env is None else {}
+    kwargs = agent.config.env_arguments()  # another env (--env) keeps the run's episode limit
+    if args.env is not None:
+        kwargs = {k: v for k, v in kwargs.items() if k == "max_episode_steps"}
     env = (make_video_env(env_id, args.video, kwargs) if args.video
            else make_window_env(env_id, kwargs) if args.render else make_env(env_id, **kwargs))
     try:

@@ -47,7 +47,8 @@ class Collector:
         # [seed, 1 + index, start] never equals the learner's SeedSequence(seed).
         seeds = np.random.SeedSequence([config.seed, 1 + index, start])
         warmup_seeds, noise_seeds, env_seeds = seeds.spawn(3)
-        envs = make_vector_env(config.env_id, config.num_envs, "sync", config.env_kwargs)
+        envs = make_vector_env(config.env_id, config.num_envs, "sync",
+                               config.env_arguments())
         obs_dim = int(envs.single_observation_space.shape[0])
         action_dim = int(envs.single_action_space.shape[0])
         self.agent = make_agent(obs_dim, action_dim, config)  # only its actor is used
@@ -61,10 +62,10 @@ class Collector:
                              np.random.default_rng(warmup_seeds))
         self.version = -1  # no weights yet: the learner sends them with the first request
 
-    def set_weights(self, weights: dict[str, np.ndarray], version: int) -> None:
-        """Load the learner's actor weights (a state dict of arrays) published at ``version``."""
-        self.agent.actor.load_state_dict({k: torch.from_numpy(np.array(v))
-                                          for k, v in weights.items()})
+    def set_weights(self, weights: dict[str, dict[str, np.ndarray]], version: int) -> None:
+        """Load the learner's actor weights and observation statistics (its
+        ``acting_weights``) published at ``version``."""
+        self.agent.load_acting_weights(weights)
         self.version = version
 
     def collect(self, env_steps: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ resolved config under the same keys. The named presets are in :mod:`dpgkit.prese
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -51,6 +52,26 @@ class DDPGConfig:
                             check=">= 1")
     vector_mode: str = setting("sync", "How the envs run: sync (one process) or async.",
                                choices=("sync", "async"))
+    max_episode_steps: int = setting(
+        0, "Cut every episode (training and evaluation) at this many steps, as truncation "
+        "(it bootstraps), for any env, a class of yours too; 0: the env's own limit, and for an "
+        "env with none, 1000 (episode_limit.DEFAULT_EPISODE_STEPS), with a warning when it cuts.",
+        check=">= 0")
+    target_return: float | None = setting(
+        None, "Stop the run once an evaluation's mean return reaches this (Pendulum-v1: -200); "
+        "summary.json records when it was first reached (target_reached_at_env_steps, "
+        "target_reached_at_seconds).")
+    stop_at_target: bool = setting(
+        True, "With target_return: end the run when the target is reached; false: train the "
+        "whole budget and only record when it was reached.")
+
+    # --- observations ---
+    normalize_obs: bool = setting(
+        False, "Normalise observations by their running mean and variance (over every "
+        "observation acted on), clipped to +-obs_clip: in acting, learning (the replay keeps "
+        "raw observations, normalised when sampled), evaluation and the exported policy.")
+    obs_clip: float = setting(10.0, "With normalize_obs: normalised observations are clipped "
+                              "to [-obs_clip, obs_clip].", check="> 0")
 
     # --- networks ---
     actor_hidden: tuple[int, ...] = setting((256, 256), "Actor hidden layer sizes, e.g. 256,256.",
@@ -168,6 +189,13 @@ class DDPGConfig:
     def __post_init__(self) -> None:
         check_fields(self)
         check_rules(self)
+
+    def env_arguments(self) -> dict[str, Any]:
+        """What :func:`dpgkit.envs.make_env` makes the run's env with: ``env_kwargs``, and
+        ``max_episode_steps`` where it is set."""
+        if self.max_episode_steps:
+            return {**self.env_kwargs, "max_episode_steps": self.max_episode_steps}
+        return self.env_kwargs
 
 
 @dataclass(frozen=True)
@@ -290,6 +318,10 @@ def check_rules(c: DDPGConfig) -> None:
          f"{c.noise_decay_end}"),
         (c.ray_address == "" or c.actors > 0,
          f"ray_address ({c.ray_address!r}) is used only with actors > 0: add --actors N"),
+        (not (c.max_episode_steps and "max_episode_steps" in c.env_kwargs),
+         "max_episode_steps is given twice (as a setting and in env_kwargs): give it once"),
+        (c.target_return is None or math.isfinite(c.target_return),
+         f"target_return must be a finite number, got {c.target_return}"),
     ]
     for ok, message in rules:
         if not ok:

@@ -105,10 +105,10 @@ class DistributedTrainer(Trainer):
             self.fill(index)
 
     def publish(self) -> None:
-        """Put the actor's weights in the object store; requests from now on carry them. Their
-        version is the learner's update count."""
-        weights = {k: v.detach().numpy() for k, v in self.agent.actor.state_dict().items()}
-        self.weights = self.ray.put(weights)
+        """Put the actor's weights (and the observation statistics of normalize_obs) in the
+        object store; requests from now on carry them. Their version is the learner's update
+        count."""
+        self.weights = self.ray.put(self.agent.acting_weights())
         self.version = self.agent.updates
 
     def fill(self, index: int) -> None:
@@ -157,6 +157,7 @@ class DistributedTrainer(Trainer):
         streams = np.tile(index * num_envs + np.arange(num_envs), steps)  # time-major rows
         self.replay.add(*(batch[name].reshape(rows, *batch[name].shape[2:])
                           for name in Transition._fields), streams=streams)
+        self.agent.obs_norm.update(batch["obs"])  # with normalize_obs: the states acted on
         self.env_steps += rows
         self.actor_env_steps[index] += rows
         lag = {"policy_staleness": float(self.agent.updates - batch["version"])}

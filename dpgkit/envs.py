@@ -19,20 +19,28 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dpgkit.dmc import register_namespace
+from dpgkit.episode_limit import limit_episodes
 from dpgkit.episode_replay import EpisodeRecorder
 from dpgkit.equations import scale_action
 from dpgkit.errors import EnvError
+from dpgkit.obs_layout import flatten_structured, recorded_layout
 
 
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     """The environment ``env_id`` names, checked: a Gymnasium id (``Pendulum-v1``,
-    ``module:Env-v0``) or ``package.module:ClassName`` for an env class of your own, made with
-    ``kwargs`` (a run's ``env_kwargs``; for an id, ``gym.make``'s own ``max_episode_steps`` too).
+    ``module:Env-v0``, ``dm_control/cartpole-swingup-v0`` through shimmy) or
+    ``package.module:ClassName`` for an env class of your own, made with ``kwargs`` (a run's
+    ``env_kwargs``, and ``max_episode_steps``: :mod:`dpgkit.episode_limit`). A Dict or Tuple
+    observation of Boxes is flattened (:mod:`dpgkit.obs_layout`).
 
     Raises EnvError with a clear message for unknown ids and spaces DDPG cannot act in. MuJoCo's
     deprecation line about its own ``settotalmass`` attribute (HalfCheetah's model) is dropped.
     """
     env_class = _env_class(env_id)
+    register_namespace(env_id)
+    max_episode_steps = kwargs.pop("max_episode_steps", None) if env_class is not None else \
+        kwargs.get("max_episode_steps")  # gym.make applies an id's limit itself
     try:  # the warnings of a make that fails are dropped: its error line says what to do
         with quiet_mujoco(env_id), warnings.catch_warnings(record=True) as caught:
             env = env_class(**kwargs) if env_class is not None else gym.make(env_id, **kwargs)
@@ -58,8 +66,9 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     for warning in caught:  # those Python's filters let through, shown now
         warnings.showwarning(warning.message, warning.category, warning.filename,
                              warning.lineno, warning.file, warning.line)
+    env = flatten_structured(env, env_id)
     check_spaces(env, env_id)
-    return env
+    return limit_episodes(env, env_id, max_episode_steps)
 
 
 MUJOCO_NOISE = ("settotalmass",)
@@ -186,7 +195,8 @@ def check_spaces(env: gym.Env, env_id: str) -> None:
     obs_space = env.observation_space
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         raise EnvError(f"{env_id} has observation space {obs_space}; dpgkit needs a flat (1-D) "
-                       "Box: wrap the env with gymnasium.wrappers.FlattenObservation")
+                       "Box, or a Dict or Tuple of Boxes (which it flattens): wrap the env with "
+                       "gymnasium.wrappers.FlattenObservation")
 
 
 class ActionScaler:
@@ -218,8 +228,10 @@ def env_info(env: gym.Env, env_id: str) -> dict[str, Any]:
     observation and action sizes and its action bounds."""
     obs_dim, action_dim = space_dims(env)
     scaler = ActionScaler.for_space(env.action_space)
+    layout = recorded_layout(env)  # a flattened Dict/Tuple observation: where each part lies
     return {"env_id": env_id, "obs_dim": obs_dim, "action_dim": action_dim,
-            "action_low": scaler.low.tolist(), "action_high": scaler.high.tolist()}
+            "action_low": scaler.low.tolist(), "action_high": scaler.high.tolist(),
+            **({"obs_layout": layout} if layout is not None else {})}
 
 
 def describe_env(info: dict[str, Any]) -> str:

@@ -15,15 +15,20 @@ class EpisodeRecorder(gym.Wrapper):
     checkpoint can rebuild the env's exact state by replaying them.
 
     Exact for every env whose dynamics depend only on its actions and its ``np_random`` (all of
-    Gymnasium's classic-control and MuJoCo tasks). The record is JSON: the reset seed, or the state
+    Gymnasium's classic-control and MuJoCo tasks, and the DeepMind Control Suite's, whose
+    ``np_random`` is a legacy ``RandomState``). The record is JSON: the reset seed, or the state
     of ``np_random`` just before an unseeded reset, and the actions as float lists.
     """
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        rng = self.env.unwrapped.np_random
         if seed is not None:
             self.start: dict = {"seed": seed}
+        elif isinstance(rng, np.random.RandomState):  # dm_control's tasks (through shimmy)
+            name, keys, position, has_gauss, gauss = rng.get_state()
+            self.start = {"legacy_rng": [name, keys.tolist(), position, has_gauss, gauss]}
         else:
-            self.start = {"rng": self.env.unwrapped.np_random.bit_generator.state}
+            self.start = {"rng": rng.bit_generator.state}
         self.actions: list[list[float]] = []
         return self.env.reset(seed=seed, options=options)
 
@@ -41,6 +46,11 @@ class EpisodeRecorder(gym.Wrapper):
         record = self.record
         if "seed" in record["start"]:
             obs, _ = self.reset(seed=record["start"]["seed"])
+        elif "legacy_rng" in record["start"]:  # set in place: the task holds the same object
+            name, keys, position, has_gauss, gauss = record["start"]["legacy_rng"]
+            self.env.unwrapped.np_random.set_state(
+                (name, np.asarray(keys, dtype=np.uint32), position, has_gauss, gauss))
+            obs, _ = self.reset()
         else:
             generator = np.random.Generator(np.random.PCG64())
             generator.bit_generator.state = record["start"]["rng"]

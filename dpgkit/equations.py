@@ -205,6 +205,38 @@ def unscale_action(env_action: np.ndarray, low: np.ndarray, high: np.ndarray) ->
 # below is one rule of that method, with the settings of the authors' code (sfujim/TD7, TD7.py).
 
 
+def merged_moments(count: float, mean: np.ndarray, var: np.ndarray, batch_count: float,
+                   batch_mean: np.ndarray, batch_var: np.ndarray
+                   ) -> tuple[float, np.ndarray, np.ndarray]:
+    """n = n_a + n_b;  delta = mean_b - mean_a;  mean = mean_a + delta n_b / n;
+    var = (var_a n_a + var_b n_b + delta^2 n_a n_b / n) / n.
+
+    The mean and (population) variance of two sets of observations merged, from each set's
+    count, mean and variance (Chan, Golub & LeVeque 1979, the parallel form of Welford's
+    update): numerically stable where sum(x^2) / n - mean^2 cancels catastrophically, and exact
+    for a first set of count 0. The running statistics of observation normalisation
+    (:class:`dpgkit.obs_norm.ObsNormalizer`). Per dimension; counts are scalars.
+    """
+    total = count + batch_count
+    delta = batch_mean - mean
+    merged_mean = mean + delta * (batch_count / total)
+    sum_of_squares = var * count + batch_var * batch_count + delta ** 2 * (count * batch_count
+                                                                         / total)
+    return total, merged_mean, sum_of_squares / total
+
+
+def normalized_obs(obs: Tensor, mean: Tensor, var: Tensor, clip: float, eps: float = 1e-8
+                   ) -> Tensor:
+    """s_norm = clip((s - mean) / sqrt(var + eps), -c, c).
+
+    An observation in the units of its running statistics (:func:`merged_moments`), clipped to
+    [-c, c] so that one outlier cannot blow up the networks' inputs (c = ``obs_clip``, 10 by
+    default, as Stable-Baselines3's VecNormalize). ``eps`` keeps a constant dimension (var 0)
+    finite: it maps to 0.
+    """
+    return torch.clamp((obs - mean) / torch.sqrt(var + eps), -clip, clip)
+
+
 def avg_l1_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
     """AvgL1Norm(x) = x / max(1/D * sum_i |x_i|, eps), over the last dimension (size D).
 

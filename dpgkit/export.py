@@ -3,12 +3,16 @@
 The exported model computes, for a float32 batch of raw observations ``obs`` of shape
 (B, obs_dim), the action dpgkit would send to ``env.step``:
 
-    a_env = clip(low + (mu_theta(obs) + 1) * (high - low) / 2, low, high)      # per dimension
+    a_env = clip(low + (mu_theta(n(obs)) + 1) * (high - low) / 2, low, high)      # per dimension
 
-i.e. the actor mu_theta in eval mode (batch norm, if any, uses its running statistics; for TD7
-the checkpointed policy, its state encoder included: mu(s, f(s))) followed
-by :func:`dpgkit.equations.scale_action` with the env's Box bounds, clipped against rounding as
-:class:`dpgkit.envs.ActionScaler` does. Asymmetric bounds work. Nothing else is needed to run it:
+where n is the run's observation normalisation with its statistics at the checkpoint
+(``normalize_obs``: clip((obs - mean) / sqrt(var + 1e-8), -obs_clip, obs_clip), computed in
+float64; without it, n(obs) = obs), mu_theta the actor in eval mode (batch norm, if any, uses
+its running statistics; for TD7 the checkpointed policy, its state encoder included:
+mu(s, f(s))), followed by :func:`dpgkit.equations.scale_action` with the env's Box bounds,
+clipped against rounding as :class:`dpgkit.envs.ActionScaler` does. For an env that observes
+a Dict or Tuple, ``obs`` is the flat vector of :mod:`dpgkit.obs_layout` (``dpgkit export``
+prints where each part lies). Asymmetric bounds work. Nothing else is needed to run it:
 no dpgkit, no Gymnasium, and for ONNX not even torch.
 
 Formats:
@@ -66,9 +70,12 @@ class ExportedPolicy(nn.Module):
     Args:
         actor: the trained policy, raw obs -> action in [-1, 1] (``agent.deployed_policy()``).
         low, high: the env's action bounds, one value per action dimension, low < high.
+        obs_norm: the run's observation normaliser (``agent.obs_norm``), applied to the raw
+            observation first; None: none.
     """
 
-    def __init__(self, actor: nn.Module, low: Sequence[float], high: Sequence[float]) -> None:
+    def __init__(self, actor: nn.Module, low: Sequence[float], high: Sequence[float],
+                 obs_norm: nn.Module | None = None) -> None:
         super().__init__()
         low_t = torch.as_tensor(low, dtype=torch.float32)
         high_t = torch.as_tensor(high, dtype=torch.float32)
@@ -76,6 +83,7 @@ class ExportedPolicy(nn.Module):
             raise DpgkitError(f"bad action bounds low={list(low)}, high={list(high)}: they must "
                               "be two equally long lists with low < high in every dimension")
         self.actor = copy.deepcopy(actor).requires_grad_(False)
+        self.obs_norm = copy.deepcopy(obs_norm) if obs_norm is not None else nn.Identity()
         self.register_buffer("low", low_t)
         self.register_buffer("high", high_t)
         self.eval()
@@ -86,8 +94,7 @@ class ExportedPolicy(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         """(B, obs_dim) raw observations -> (B, action_dim) actions within [low, high]."""
-        # An observation normaliser, once dpgkit has one, applies to ``obs`` here, before the actor.
-        unit_action = self.actor(obs)
+        unit_action = self.actor(self.obs_norm(obs))  # normalize_obs: the run's statistics
         return self.to_env(unit_action)
 
     def to_env(self, unit_action: Tensor) -> Tensor:
@@ -102,7 +109,7 @@ def build_policy(agent: DDPGAgent, meta: dict[str, Any]) -> ExportedPolicy:
     if len(low) != agent.action_dim:
         raise DpgkitError(f"the checkpoint's action bounds have {len(low)} dimensions but its "
                           f"actor has {agent.action_dim}: the checkpoint is corrupt")
-    return ExportedPolicy(agent.deployed_policy(), low, high)
+    return ExportedPolicy(agent.deployed_policy(), low, high, agent.obs_norm)
 
 
 def predict(agent: DDPGAgent, meta: dict[str, Any], obs: np.ndarray) -> np.ndarray:

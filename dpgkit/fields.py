@@ -92,6 +92,10 @@ def check_fields(config: Any) -> None:
 
 def _check_type(config: Any, f: dataclasses.Field, expected: Any) -> None:
     value = getattr(config, f.name)
+    if expected == float | None:  # an optional number: None (not given) or a float
+        if value is None:
+            return
+        expected = float
     if expected is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok:
@@ -114,6 +118,8 @@ def _check_type(config: Any, f: dataclasses.Field, expected: Any) -> None:
 
 
 def _type_name(t: Any) -> str:
+    if t == float | None:
+        return "float"
     if typing.get_origin(t) is tuple:
         return "a list of integers"
     if typing.get_origin(t) is dict:

@@ -85,6 +85,8 @@ def _flag_type(annotation: Any) -> Callable[[str], Any]:
         return _parse_sizes
     if typing.get_origin(annotation) is dict:
         return _parse_kwargs
+    if annotation == float | None:  # an optional number: given as a number
+        return float
     return {bool: _parse_bool}.get(annotation, annotation)
 
 
@@ -103,6 +105,8 @@ def _metavar(annotation: Any) -> str:
         return "SIZES"
     if typing.get_origin(annotation) is dict:
         return "KWARGS"
+    if annotation == float | None:
+        return "X"
     return {int: "N", float: "X", bool: "BOOL", str: "NAME"}[annotation]
 
 

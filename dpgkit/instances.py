@@ -37,19 +37,23 @@ import numpy as np
 
 from dpgkit.envs import INSTANCE_PREFIX, check_spaces, env_info, make_env, quiet_mujoco
 from dpgkit.errors import DpgkitError
+from dpgkit.obs_layout import flatten_structured
 
 CHECK_STEPS = 10
-_CHECKERS = {"OrderEnforcing", "PassiveEnvChecker"}  # they check calls, not the dynamics
+_CHECKERS = {"OrderEnforcing", "PassiveEnvChecker",  # they check calls, not the dynamics
+             "DefaultTimeLimit"}  # what make_env adds to an env without a limit (episode_limit)
 
 
 def record(env: gym.Env) -> tuple[str, dict[str, Any]]:
     """``(env_id, env_kwargs)`` for an env object: a form another process can make (see the
     module's docstring), or else an id registered in this process that makes copies of it.
     The object itself is left as it was: the comparison steps a copy."""
-    check_spaces(env, type(env.unwrapped).__name__)
-    steps = _steps(_copy(env))
+    name = type(env.unwrapped).__name__
+    flat = flatten_structured(env, name)  # a Dict/Tuple of Boxes: as make_env flattens it
+    check_spaces(flat, name)
+    steps = _steps(flatten_structured(_copy(env), name))
     for env_id, kwargs in _candidates(env):
-        if _makes_the_same(env, steps, env_id, kwargs):
+        if _makes_the_same(flat, steps, env_id, kwargs):
             return env_id, kwargs
     env_id = f"{INSTANCE_PREFIX}{type(env.unwrapped).__name__}-{uuid.uuid4().hex[:8]}-v0"
     _register_copies(env_id, env)

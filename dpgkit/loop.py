@@ -47,6 +47,7 @@ from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import make_noise
 from dpgkit.plotting import plot_curve
 from dpgkit.prioritized import PrioritizedReplayBuffer
+from dpgkit.target import target_record
 from dpgkit.td7 import make_agent
 
 
@@ -76,9 +77,9 @@ class Trainer:
         # code run inside the loop (an env, a callback) is reproducible, and are checkpointed.
         torch.manual_seed(config.seed)
         random.seed(config.seed)
-        self.eval_env = make_env(config.env_id, **config.env_kwargs)  # first: a bad env fails
+        self.eval_env = make_env(config.env_id, **config.env_arguments())  # a bad env fails here
         self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode,
-                                    config.env_kwargs)
+                                    config.env_arguments())
         obs_dim, action_dim = space_dims(self.eval_env)
         self.scaler = ActionScaler.for_space(self.eval_env.action_space)
         self.agent = make_agent(obs_dim, action_dim, config)
@@ -94,6 +95,7 @@ class Trainer:
         self.episodes_done = 0
         self.update_credit = 0.0
         self.last_eval = np.array([np.nan])
+        self.target_reached: dict[str, float] | None = None  # env_steps, seconds: first reached
         obs, _ = self.envs.reset(seed=config.seed)  # env i is seeded with seed + i
         noise.reset()
         self.acting = Acting(config, self.envs, obs, self.agent, noise, noise.sigma, warmup_rng)
@@ -107,8 +109,10 @@ class Trainer:
 
     @property
     def budget_reached(self) -> bool:
-        """Whether the run has made its ``total_env_steps``."""
-        return self.env_steps >= self.config.total_env_steps
+        """Whether the run is over: it has made its ``total_env_steps``, or an evaluation
+        reached ``target_return`` (with ``stop_at_target``)."""
+        return self.env_steps >= self.config.total_env_steps or (
+            self.config.stop_at_target and self.target_reached is not None)
 
     def step(self) -> dict[str, float]:
         """One step of every env, its transitions into the replay, the updates due, an
@@ -122,6 +126,7 @@ class Trainer:
         self._check_finite(self.env_steps + self.config.num_envs,
                            observation=transition.next_obs, reward=transition.reward)
         self.replay.add(*transition)
+        self.agent.obs_norm.update(transition.obs)  # with normalize_obs: the states acted on
         self.env_steps += self.config.num_envs
         for _, episode in ended:
             events["episode_return"] = self.record_episode(episode)
@@ -176,7 +181,7 @@ class Trainer:
             replay.beta = config.priority_beta + (config.priority_beta_end - config.priority_beta) \
                 * min(self.env_steps / config.total_env_steps, 1.0)
         batch = replay.sample(config.batch_size, self.replay_rng)
-        losses = self.agent.update(batch)
+        losses = self.agent.update(self.agent.obs_norm.normalize_batch(batch))  # raw obs stored
         self._check_finite(self.env_steps, **losses)
         self.update_stats.add(losses)
         if isinstance(replay, PrioritizedReplayBuffer):
@@ -199,6 +204,9 @@ class Trainer:
                         eval_return_mean=self.last_eval.mean(),
                         eval_return_std=self.last_eval.std())
         self.writer.scalar("steps_per_second", self.steps_per_second(), self.env_steps)
+        target = self.config.target_return
+        if target is not None and self.target_reached is None and self.last_eval.mean() >= target:
+            self.target_reached = {"env_steps": self.env_steps, "seconds": self.wall_seconds()}
         return float(self.last_eval.mean())
 
     def save_checkpoint(self) -> Path:
@@ -245,6 +253,7 @@ class Trainer:
             "wall_seconds": wall_seconds, "steps_per_second": self.env_steps / wall_seconds,
             "preset": config.preset, "algorithm": config.algorithm, "env_id": config.env_id,
             "seed": config.seed, "versions": library_versions(),
+            **target_record(config.target_return, self.target_reached),
         }
         rundir.write_summary(self.run_dir, summary)
         return summary

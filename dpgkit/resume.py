@@ -6,8 +6,10 @@ puts it into the captured state; :func:`capture` turns a running Trainer into te
 JSON. Besides the networks and optimisers this covers the replay buffer, the noise processes,
 every random generator (numpy's, torch's, TD3's smoothing noise, and each env's through its
 episode record), the counters (with TD7's: warm-up end, checkpoint statistics, value range),
-the running update statistics and the length of ``metrics.csv``
-at the time. Resume touches a Trainer only through the attributes of :class:`Run`.
+the running update statistics, when the target return was first reached, and the length of
+``metrics.csv`` at the time. The observation statistics of ``normalize_obs`` are a module of the
+agent's (``obs_norm``), saved with its networks. Resume touches a Trainer only through the
+attributes of :class:`Run`.
 """
 
 import dataclasses
@@ -57,6 +59,7 @@ class Run(Protocol):
     update_credit: float
     update_stats: RunningMeans
     last_eval: np.ndarray
+    target_reached: dict[str, float] | None
     writer: MetricsWriter
     started: float
 
@@ -104,6 +107,7 @@ def capture(run: Run) -> Checkpoint:
                 "replay": run.replay_rng.bit_generator.state},
         "update_stats": {"sums": run.update_stats.sums, "count": run.update_stats.count},
         "last_eval": run.last_eval.tolist(),
+        "target_reached": run.target_reached,
         "metrics_bytes": run.writer.bytes_written(),
         "wall_seconds": time.perf_counter() - run.started,
     }
@@ -171,6 +175,7 @@ def _restore(run: Run, files: dict[str, dict[str, torch.Tensor]], meta: dict[str
     run.update_stats.sums = {k: float(v) for k, v in meta["update_stats"]["sums"].items()}
     run.update_stats.count = int(meta["update_stats"]["count"])
     run.last_eval = np.asarray(meta["last_eval"], dtype=np.float64)
+    run.target_reached = meta.get("target_reached")  # absent in checkpoints from before it
 
     acting.obs = restore_episodes(acting.envs, meta["episode_records"])
     if not np.array_equal(acting.obs, tensors["obs"].numpy()):

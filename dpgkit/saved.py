@@ -84,7 +84,11 @@ def _from_policy(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> L
         config = config_from_dict(meta["config"])
         env = meta["env"]
         agent = make_agent(int(env["obs_dim"]), int(env["action_dim"]), config)
-        agent.actor.load_state_dict(tensors, strict=True)
+        norm = {k: v for k, v in tensors.items() if k.startswith("obs_norm.")}
+        agent.obs_norm.load_state_dict({k[len("obs_norm."):]: v for k, v in norm.items()},
+                                       strict=True)
+        agent.actor.load_state_dict({k: v for k, v in tensors.items() if k not in norm},
+                                    strict=True)
     except (DpgkitError, KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{path} holds a config, env or actor that do not fit "
                               f"({str(error).strip().splitlines()[0]})") from None

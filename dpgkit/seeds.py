@@ -57,7 +57,7 @@ def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | 
                 report: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ``config`` once per seed, ``workers`` runs at a time (default: one per core)."""
     workers = workers or min(len(seeds), os.cpu_count() or 1)
-    make_env(config.env_id, **config.env_kwargs).close()  # a bad env fails before any process
+    make_env(config.env_id, **config.env_arguments()).close()  # a bad env fails first
     if out.exists() and any(out.iterdir()):
         raise DpgkitError(f"{out} already exists and is not empty: choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -90,6 +90,9 @@ def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | 
         "per_seed": {str(s): per_seed[s].get("eval_return_mean") for s in seeds},
         "diverged": {str(s): per_seed[s]["diverged"] for s in seeds if s not in finished},
         "wall_seconds": time.perf_counter() - started, "workers": workers,
+        **({f"target_reached_at_{unit}": {str(s): per_seed[s].get(f"target_reached_at_{unit}")
+                                          for s in seeds} for unit in ("env_steps", "seconds")}
+           if config.target_return is not None else {}),
     }
     rundir.write_summary(out, summary)
     if not finished:

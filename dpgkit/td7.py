@@ -45,6 +45,7 @@ from dpgkit.equations import (
     widened_value_range,
 )
 from dpgkit.lap import LAPReplayBuffer
+from dpgkit.obs_norm import make_obs_norm
 from dpgkit.replay import ReplayBuffer
 from dpgkit.td3 import TD3Agent
 from dpgkit.td3 import make_agent as make_ddpg_or_td3_agent
@@ -82,6 +83,7 @@ class TD7Agent(TD3Agent):
         self.fixed_encoder, self.fixed_encoder_target, self.checkpoint_encoder = (
             frozen_copy(self.encoder) for _ in range(3))
         self.checkpoint_actor = frozen_copy(self.actor)
+        self.obs_norm = make_obs_norm(obs_dim, config)  # the encoders read normalised obs too
         self.actor_optimizer = _optimizer(list(self.actor.parameters()), c.optimizer,
                                           c.actor_lr, 0.0)
         self.critic_optimizer = _optimizer(
@@ -110,7 +112,7 @@ class TD7Agent(TD3Agent):
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """mu(s, f(s)) of the current actor and the fixed encoder (the behaviour policy)."""
-        return _act(TD7Policy(self.fixed_encoder, self.actor), obs)
+        return _act(TD7Policy(self.fixed_encoder, self.actor), self.obs_norm, obs)
 
     def deployed_policy(self) -> nn.Module:
         """The checkpointed policy (change 4), or with checkpoints off the current one."""
@@ -120,7 +122,7 @@ class TD7Agent(TD3Agent):
 
     @torch.no_grad()
     def deployed_act(self, obs: np.ndarray) -> np.ndarray:
-        return _act(self.deployed_policy(), obs)
+        return _act(self.deployed_policy(), self.obs_norm, obs)
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One TD7 update, in the authors' order (see the module)."""
@@ -278,10 +280,10 @@ class TD7Agent(TD3Agent):
                 "checkpoint_encoder": self.checkpoint_encoder}
 
 
-def _act(policy: nn.Module, obs: np.ndarray) -> np.ndarray:
-    """(obs_dim,) -> (action_dim,) or (B, obs_dim) -> (B, action_dim)."""
+def _act(policy: nn.Module, obs_norm: nn.Module, obs: np.ndarray) -> np.ndarray:
+    """(obs_dim,) -> (action_dim,) or (B, obs_dim) -> (B, action_dim), of raw observations."""
     obs_t = torch.as_tensor(obs, dtype=torch.float32)
-    action = policy(obs_t.reshape(-1, obs_t.shape[-1]))
+    action = policy(obs_norm(obs_t.reshape(-1, obs_t.shape[-1])))
     return action[0].numpy() if obs_t.ndim == 1 else action.numpy()
 
 

@@ -29,6 +29,7 @@ from dpgkit.distributed import DistributedTrainer
 from dpgkit.errors import Diverged, Interrupted
 from dpgkit.loop import Trainer  # also dpgkit.train.Trainer, where older code imports it
 from dpgkit.progress import EvaluationCounter, time_left
+from dpgkit.target import reached_message
 
 __all__ = ["Trainer", "resume_trainer", "train", "trainer_class"]
 
@@ -96,6 +97,7 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
         trainer.eval_env = EvaluationCounter(trainer.eval_env, config.eval_episodes, lambda k, n: (
             bar.update(task, description=f"evaluating {k}/{n}"), bar.refresh()))
     previous, shown = {}, trainer.env_steps
+    target_said = trainer.target_reached is not None  # said in the session that reached it
     if threading.current_thread() is threading.main_thread():  # signals reach only the main one
         previous = {s: signal.signal(s, _request_stop(trainer)) for s in (signal.SIGINT,
                                                                           signal.SIGTERM)}
@@ -115,6 +117,11 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                         console.print(f"step {trainer.env_steps:>8d}  eval return "
                                       f"{trainer.last_eval.mean():9.2f} +- "
                                       f"{trainer.last_eval.std():7.2f}  ({rate:.0f} steps/s{left})")
+                    if trainer.target_reached is not None and not target_said:
+                        target_said = True
+                        console.print(reached_message(config.target_return,
+                                                      trainer.target_reached,
+                                                      config.stop_at_target))
                 if trainer.env_steps // 50 > shown // 50:  # a step may add many transitions
                     shown = trainer.env_steps
                     bar.update(task, completed=trainer.env_steps,

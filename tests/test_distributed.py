@@ -53,7 +53,7 @@ def test_batch_is_time_major_with_true_final_obs_and_a_version_tag(config):
     collector = Collector(dataclasses.replace(config, num_envs=2, actor_batch_steps=205,
                                               warmup_steps=0), index=1)
     weights = {k: v.numpy() + 0.01 for k, v in collector.agent.actor.state_dict().items()}
-    collector.set_weights(weights, version=12)
+    collector.set_weights({"actor": weights, "obs_norm": {}}, version=12)
     batch = collector.collect(env_steps=1_000)
     assert batch["obs"].shape == batch["next_obs"].shape == (205, 2, 3)
     assert batch["action"].shape == (205, 2, 1) and batch["reward"].shape == (205, 2)
@@ -78,7 +78,7 @@ def test_exploration_spreads_geometrically_across_actors(config):
 
 
 def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, config, tmp_path):
-    config = dataclasses.replace(config, num_envs=2)
+    config = dataclasses.replace(config, num_envs=2, normalize_obs=True)  # statistics travel too
     trainer = DistributedTrainer(config, tmp_path / "run")
     stored, add = [], trainer.replay.add
     trainer.replay.add = lambda *fields, streams: (stored.append((fields, streams)),

@@ -25,6 +25,10 @@ RUNS = {
     "batch-norm": ["--env", "Pendulum-v1", "--batch_norm", "true"],
     "td7": ["--env", "Pendulum-v1", "--preset", "td7", "--steps", "500", "--actor_hidden", "16",
             "--critic_hidden", "16", "--zs_dim", "8", "--encoder_hidden", "16"],  # with f(s)
+    "normalized": ["--env", "Pendulum-v1", "--normalize_obs", "true"],  # the statistics inside
+    "td7-normalized": ["--env", "Pendulum-v1", "--preset", "td7", "--steps", "500",
+                       "--actor_hidden", "16", "--critic_hidden", "16", "--zs_dim", "8",
+                       "--encoder_hidden", "16", "--normalize_obs", "true"],
 }
 
 
@@ -153,3 +157,17 @@ def test_exported_policy_stays_in_eval_mode_and_leaves_the_agent_alone(runs):
     assert policy.actor is not agent.actor
     with pytest.raises(DpgkitError, match="low < high"):
         ExportedPolicy(agent.actor, [1.0], [-1.0])
+
+
+@pytest.mark.parametrize("case", ["normalized", "td7-normalized"])
+def test_the_observation_statistics_are_inside_the_exported_policy(runs, case):
+    """Raw observation in: the exported module normalises with the run's statistics, so the
+    actor alone, fed raw observations, gives other actions."""
+    agent, meta = load_agent(runs[case])
+    assert float(agent.obs_norm.count) == (300 if case == "normalized" else 500)
+    policy = build_policy(agent, meta)
+    obs = torch.from_numpy(observations(agent.obs_dim, 50))
+    with torch.no_grad():
+        np.testing.assert_allclose(policy(obs).numpy(), predict(agent, meta, obs.numpy()),
+                                   atol=TOLERANCE)
+        assert not torch.allclose(policy.obs_norm(obs), obs)

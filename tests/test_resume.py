@@ -17,7 +17,7 @@ from dpgkit.checkpoint import find_checkpoint, list_checkpoints, read_checkpoint
 from dpgkit.presets import preset_config
 from dpgkit.train import Trainer, train
 
-TIMING = ("wall_seconds", "steps_per_second")
+TIMING = ("wall_seconds", "steps_per_second", "target_reached_at_seconds")
 SMALL = dict(total_env_steps=600, warmup_steps=100, batch_size=32, actor_hidden=(32, 32),
              critic_hidden=(32, 32), eval_every_steps=150, eval_episodes=2,
              checkpoint_every_steps=100)
@@ -29,9 +29,11 @@ def final_state(run_dir: Path) -> tuple[dict, dict, bytes, dict]:
     files, meta = read_checkpoint(find_checkpoint(run_dir))
     summary = json.loads((run_dir / "summary.json").read_text())
     for key in (*TIMING, "versions"):
-        summary.pop(key)
+        summary.pop(key, None)
     for key in ("wall_seconds", "metrics_bytes", "versions", "files"):
         meta.pop(key)
+    if meta["target_reached"] is not None:  # its time is a timing; its env step is not
+        meta["target_reached"].pop("seconds")
     return files, meta, (run_dir / "metrics.csv").read_bytes(), summary
 
 
@@ -55,6 +57,8 @@ def assert_same_run(a: Path, b: Path) -> None:
     ("td3", {"prioritized": True, "n_step": 3}, 300),    # priorities, beta, n-step returns
     ("td7", {"actor_hidden": (32,), "critic_hidden": (32,), "zs_dim": 16,  # TD7: encoders,
              "encoder_hidden": 32, "target_update_every_updates": 50}, 300),  # LAP, bursts
+    ("ddpg", {"normalize_obs": True, "target_return": -1e5,  # observation statistics, and
+              "stop_at_target": False}, 300),                # when the target was reached
 ])
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, preset, overrides, stop_at):
     config = preset_config(preset, **{**SMALL, **overrides})
@@ -149,7 +153,8 @@ def test_a_second_signal_stops_a_step_that_never_ends(tmp_path):
     waits for the step to end, the second stops the run at once, with a one-line message."""
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
-        cli("train", "--env", "toy_envs:EndlessEnv", "--out", str(run_dir), "--steps", "1000",
+        cli("train", "--env", "toy_envs:EndlessEnv", "--max_episode_steps", str(10 ** 12),
+            "--out", str(run_dir), "--steps", "1000",
             "--warmup_steps", "20", "--batch_size", "8", "--actor_hidden", "8",
             "--critic_hidden", "8", "--eval_every_steps", "21", "--checkpoint_every_steps", "20",
             "--no-progress"),

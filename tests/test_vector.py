@@ -57,7 +57,7 @@ def test_updates_follow_the_ratio_to_transitions(tmp_path):
 
 def test_module_class_env_loads_and_unknown_module_is_clear():
     env = make_env("toy_envs:StaggeredEnv")
-    assert isinstance(env, StaggeredEnv)
+    assert isinstance(env.unwrapped, StaggeredEnv)  # inside its (default) time limit
     from dpgkit.errors import EnvError
 
     with pytest.raises(EnvError, match="cannot import 'no_such_module'"):

@@ -124,3 +124,51 @@ class NoSpacesEnv(gym.Env):
 
 class EndlessEnv(CountingEnv):
     """Episodes that never end (no terminal state, and made by class: no time limit)."""
+
+
+class NestedObsEnv(CountingEnv):
+    """CountingEnv observing a nested Dict/Tuple of Boxes: {"count": [episode, step],
+    "extra": ([step], [[1, 2], [3, 4]] * step)}, flattened by dpgkit in that order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        box = gym.spaces.Box
+        self.observation_space = gym.spaces.Dict({
+            "count": box(-np.inf, np.inf, shape=(2,), dtype=np.float32),
+            "extra": gym.spaces.Tuple((box(-np.inf, np.inf, shape=(1,), dtype=np.float32),
+                                       box(-np.inf, np.inf, shape=(2, 2), dtype=np.float32)))})
+
+    def _obs(self) -> dict:
+        grid = np.array([[1, 2], [3, 4]], np.float32) * self.t
+        return {"count": super()._obs(), "extra": (np.array([self.t], np.float32), grid)}
+
+
+gym.register("dpgkit-test/NestedObs-v0", entry_point=NestedObsEnv, max_episode_steps=5)
+
+
+class DiscretePartObsEnv(CountingEnv):
+    """A Dict observation with a Discrete part, which dpgkit does not flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Dict({"pos": gym.spaces.Box(-1, 1, shape=(1,)),
+                                                  "mode": gym.spaces.Discrete(3)})
+
+
+class ScaledObservation(gym.ObservationWrapper):
+    """An env's observations times ``scale`` (Pendulum's reach 8e3 with 1e3)."""
+
+    def __init__(self, env: gym.Env, scale: float) -> None:
+        super().__init__(env)
+        self.scale = scale
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(space.low * scale, space.high * scale,
+                                                dtype=space.dtype)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return (observation * self.scale).astype(np.float32)
+
+
+gym.register("dpgkit-test/ScaledPendulum-v0", max_episode_steps=200,
+             entry_point=lambda scale=1e3, **kwargs: ScaledObservation(
+                 gym.make("Pendulum-v1", max_episode_steps=None, **kwargs).unwrapped, scale))
