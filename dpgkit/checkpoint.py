@@ -19,8 +19,6 @@ that fails these checks is skipped, with a warning, for the newest one that pass
 """
 
 import json
-import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,11 +34,8 @@ from dpgkit.checkpoint_files import (  # noqa: F401  (dpgkit.checkpoint's names 
     FORMAT,
     FORMAT_VERSION,
     META_FILE,
-    OLD,
     PREFIX,
-    PRUNED,
     TENSOR_FILES,
-    TMP,
     digest,
     library_versions,
     list_checkpoints,
@@ -119,6 +114,8 @@ def find_checkpoint(path: Path) -> Path:
 def read_checkpoint(directory: Path) -> tuple[dict[str, dict[str, Tensor]], dict[str, Any]]:
     """The tensor files and the metadata of a checkpoint, each verified; CheckpointError if
     anything is missing, extra, truncated, edited or not a dpgkit checkpoint."""
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory} is not a checkpoint directory (it does not exist)")
     present = {p.name for p in directory.iterdir()}
     unexpected = present - {META_FILE, *TENSOR_FILES}
     if unexpected:
@@ -193,13 +190,15 @@ def run_of(path: Path) -> Path:
 
 def resume_meta(path: Path) -> dict[str, Any] | None:
     """The ``checkpoint.json`` a resume of ``path`` most likely starts from, read cheaply (no
-    tensor file hashed): the newest that reads and passes its integrity check; None if none."""
+    tensor file hashed): the newest that reads and passes its integrity check and value checks;
+    None if none."""
     candidates = [path] if is_checkpoint_dir(path) else list_checkpoints(
         rundir.checkpoints_dir(path))[::-1]
     for directory in candidates:
         try:
             meta = _read_meta(directory / META_FILE)
             check_integrity(meta, directory / META_FILE)
+            check_values(meta)
             return meta
         except (CheckpointError, OSError):
             continue
@@ -239,42 +238,3 @@ def usable_checkpoint(path: Path) -> Checked:
         return directory, files, meta
     raise CheckpointError(f"no usable checkpoint in {path}: every one fails its checks: "
                           f"{'; '.join(skipped or [])}")
-
-
-def recover(checkpoints_dir: Path, run_dir: Path) -> None:
-    """Put a run's checkpoints in order after a kill (see :mod:`dpgkit.checkpoint_files`):
-    finish deleting pruned ones; put back a checkpoint moved aside whose replacement never
-    arrived, or delete it if the replacement is in place; promote a complete ``.tmp-step-N``
-    newer than every complete checkpoint (or whose ``step-N`` is broken), delete other ones.
-    Every change is a rename or the deletion of a copy, so a kill here is recovered the same."""
-    for pruned in checkpoints_dir.glob(f"{PRUNED}*"):
-        shutil.rmtree(pruned, ignore_errors=True)
-    for aside in checkpoints_dir.glob(f"{OLD}{PREFIX}*"):
-        target = checkpoints_dir / aside.name[len(OLD):]
-        if target.exists():
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.rename(aside, target)
-    for temporary in sorted(checkpoints_dir.glob(f"{TMP}{PREFIX}*")):
-        target = checkpoints_dir / temporary.name[len(TMP):]
-        newer = [p for p in list_checkpoints(checkpoints_dir) if p.name >= target.name]
-        if is_complete(temporary, run_dir, target) and not any(
-                is_complete(p, run_dir) for p in newer):
-            if target.exists():  # broken: the complete copy takes its place
-                os.rename(target, checkpoints_dir / f"{PRUNED}{target.name}")
-            os.rename(temporary, target)
-            shutil.rmtree(checkpoints_dir / f"{PRUNED}{target.name}", ignore_errors=True)
-        else:  # incomplete, or older than a complete checkpoint: stale
-            shutil.rmtree(temporary, ignore_errors=True)
-
-
-def is_complete(directory: Path, run_dir: Path, named: Path | None = None) -> bool:
-    """Whether ``directory`` holds a complete checkpoint of the run ``run_dir`` that passes its
-    checks, to be called ``named`` (by default its own name)."""
-    try:
-        _, meta = read_checkpoint(directory)
-        check_name(named or directory, meta)
-        check_belongs(directory, meta, run_dir / rundir.CONFIG)
-    except (CheckpointError, OSError):
-        return False
-    return True

@@ -176,5 +176,6 @@ def check_belongs(directory: Path, meta: dict[str, Any], run_config: Path) -> No
     if differ:
         shown = ", ".join(f"{key} {saved.get(key)!r} (the run: {run.get(key)!r})"
                           for key in differ[:3])
-        raise CheckpointError(f"{directory} is not a checkpoint of this run: its {shown} "
-                              f"differ from {run_config}; move it out of this run to resume")
+        raise CheckpointError(f"{directory} is not a checkpoint of this run: its config "
+                              f"differs from {run_config} in {shown}; move it out of this run "
+                              "to resume")

@@ -9,7 +9,7 @@ Writing ``checkpoints/step-N`` goes through hidden siblings that say how far it 
     .pruned-step-N  an old checkpoint being deleted by pruning
 
 Every change of ``step-N`` is a rename, so a kill at any moment leaves each step either complete
-or absent, with its complete copy in one of the siblings; :func:`dpgkit.checkpoint.recover`
+or absent, with its complete copy in one of the siblings; :func:`dpgkit.checkpoint_recovery.recover`
 puts them in order at the next resume. A write that fails (a full disk: any OSError) removes
 its partial ``.tmp-step-N`` and raises :class:`~dpgkit.errors.WriteFailed` naming the newest
 checkpoint left.

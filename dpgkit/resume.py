@@ -28,13 +28,12 @@ from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import (
     agent_tensors,
     is_checkpoint_dir,
-    is_complete,
     list_checkpoints,
     load_agent_tensors,
-    recover,
     run_of,
     usable_checkpoint,
 )
+from dpgkit.checkpoint_recovery import is_complete, recover
 from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
 from dpgkit.envs import describe_env
 from dpgkit.episode_replay import restore_episodes
@@ -78,7 +77,8 @@ def read_run(path: Path, total_env_steps: int | None = None
     with a new step budget ``total_env_steps``). ``path`` is the run directory (its newest
     usable checkpoint: :func:`~dpgkit.checkpoint.usable_checkpoint`) or one checkpoint of it,
     which must then be the newest complete one: resuming an older one would replace the newer
-    ones. A kill's leftovers are put in order first (:func:`~dpgkit.checkpoint.recover`)."""
+    ones. A kill's leftovers are put in order first
+    (:func:`~dpgkit.checkpoint_recovery.recover`)."""
     run_dir = run_of(path)
     recover(rundir.checkpoints_dir(run_dir), run_dir)
     if is_checkpoint_dir(path) and path.parent.name == rundir.CHECKPOINTS:

@@ -175,7 +175,7 @@ def _rehash(checkpoint: Path, meta: dict, name: str) -> None:
     ("JSON without a section", "lacks its 'counters' section"),
     ("JSON edited", "fails its integrity check"),
     ("tensors of the wrong shape", "the actor tensors do not fit"),
-    ("another env", "is not a checkpoint of this run: its env_id"),
+    ("another env", "is not a checkpoint of this run: its config differs from"),
 ])
 def test_resume_of_a_bad_checkpoint(tmp_path, capsys, finished_run, how, message):
     """A run whose only checkpoint is bad: refused (with older ones, see

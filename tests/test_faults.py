@@ -150,7 +150,8 @@ def mountain_car_run(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("placed, message", [
     ("as a newer step", "holds the checkpoint of env step 300, which would be named "
                         "step-000000000300"),
-    ("in place of the run's own", "is not a checkpoint of this run: its env_id "
+    ("in place of the run's own", "is not a checkpoint of this run: its config differs from "
+                                  "{run}/config.json in env_id "
                                   "'MountainCarContinuous-v0' (the run: 'Pendulum-v1')"),
 ])
 def test_a_foreign_checkpoint_is_refused_before_any_file_is_touched(
@@ -162,6 +163,7 @@ def test_a_foreign_checkpoint_is_refused_before_any_file_is_touched(
     shutil.copytree(find_checkpoint(mountain_car_run), target)
     before = files_of(run)
     status, err = status_and_error(capsys, "train", "--resume", str(run), "--steps", "400")
+    message = message.replace("{run}", str(run))
     assert status == 2 and message in err and "move it out of this run" in err, err
     one_line(err)
     assert files_of(run) == before
@@ -399,7 +401,7 @@ def chained_kills(tmp_path: Path, reference: Path, kills: int, seed: int,
                                    text=True)
         figures["processes"] += 1
         first = not list_checkpoints(run / "checkpoints")
-        mode = "train" if first else (modes[figures["kills"]] if modes else
+        mode = "train" if first else (modes[figures["kills"] % len(modes)] if modes else
                                       rng.choice(["start", "write", "write", "train"]))
         if figures["kills"] < kills and _kill_at_random(process, run, mode, rng):
             figures["kills"] += 1
