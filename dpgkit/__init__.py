@@ -8,11 +8,15 @@ The Python API (see ``dpgkit.api``)::
     agent.predict(obs)
 """
 
-from dpgkit.api import DDPG, TD3, TD7, load
-from dpgkit.config import DDPGConfig, TD3Config, TD7Config
-from dpgkit.presets import PRESETS, preset_config
-from dpgkit.train import train
-from dpgkit.version import __version__
+from dpgkit.entry_path import drop_current_directory
+
+drop_current_directory()  # first: under python -m, the current directory is not importable
+
+from dpgkit.api import DDPG, TD3, TD7, load  # noqa: E402
+from dpgkit.config import DDPGConfig, TD3Config, TD7Config  # noqa: E402
+from dpgkit.presets import PRESETS, preset_config  # noqa: E402
+from dpgkit.train import train  # noqa: E402
+from dpgkit.version import __version__  # noqa: E402
 
 __all__ = ["DDPG", "TD3", "TD7", "load", "train", "DDPGConfig", "TD3Config", "TD7Config",
            "PRESETS", "preset_config", "__version__"]

@@ -9,45 +9,43 @@ A checkpoint is a directory ``RUN_DIR/checkpoints/step-<env_steps>/`` holding ex
 - ``replay.safetensors``: the stored transitions.
 
 It is written to a hidden temporary directory, flushed to disk, then renamed into place, so it
-is either complete or absent. Loading reads only JSON and safetensors, checks that no other file
-is present and that every file has its recorded size and hash, so a truncated, edited or foreign
-checkpoint is refused with a clear message, and a stranger's checkpoint cannot run code.
+is either complete or absent, and a checkpoint it replaces stays complete until then
+(:mod:`dpgkit.checkpoint_files`). Loading reads only JSON and safetensors, checks that no other
+file is present, that every file has its recorded size and hash, that ``checkpoint.json`` passes
+its own integrity check and holds values of the right types and ranges
+(:mod:`dpgkit.checkpoint_checks`), so a truncated, edited or foreign checkpoint is refused with a
+clear message, and a stranger's checkpoint cannot run code. A run directory's newest checkpoint
+that fails these checks is skipped, with a warning, for the newest one that passes them.
 """
 
-import hashlib
 import json
-import os
-import platform
-import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import safetensors.torch
 import torch
 from torch import Tensor
 
 from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
+from dpgkit.checkpoint_checks import check_belongs, check_integrity, check_name, check_values
+from dpgkit.checkpoint_files import (  # noqa: F401  (dpgkit.checkpoint's names since version 1)
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    PREFIX,
+    TENSOR_FILES,
+    digest,
+    library_versions,
+    list_checkpoints,
+    prune_checkpoints,
+    step_checkpoint_dir,
+    write_checkpoint,
+)
 from dpgkit.config import config_from_dict
-from dpgkit.errors import CheckpointError, DpgkitError
+from dpgkit.errors import CheckpointError, DpgkitWarning
 from dpgkit.td7 import make_agent
-from dpgkit.version import __version__
-
-FORMAT = "dpgkit-checkpoint"
-FORMAT_VERSION = 3  # 3: replay stored once per field (rows, cursors)
-META_FILE = "checkpoint.json"
-TENSOR_FILES = ("agent.safetensors", "replay.safetensors")
-PREFIX = "step-"
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of dpgkit and of the libraries a result depends on."""
-    import gymnasium
-
-    return {"dpgkit": __version__, "torch": torch.__version__, "gymnasium": gymnasium.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
-
 
 # --- the agent as tensors and JSON -------------------------------------------------------------
 
@@ -96,88 +94,7 @@ def load_agent_tensors(agent: DDPGAgent, tensors: dict[str, Tensor], meta: dict[
             group.update(kernel)
 
 
-# --- writing -----------------------------------------------------------------------------------
-
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
-def _file_mode() -> int:
-    """The mode a new file gets here: 0666 less the process's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_checkpoint(directory: Path, files: dict[str, dict[str, Tensor]],
-                     meta: dict[str, Any]) -> Path:
-    """Write ``files`` (tensor file name -> named tensors) and ``meta`` as the checkpoint
-    ``directory``, atomically: into a hidden sibling first, flushed, then renamed into place.
-    An existing ``directory`` is replaced only if it is a checkpoint (holds nothing else)."""
-    if directory.exists():
-        others = ([] if directory.is_dir() else [directory.name]) or sorted(
-            p.name for p in directory.iterdir() if p.name not in (META_FILE, *TENSOR_FILES))
-        if others:
-            raise CheckpointError(f"{directory} exists and holds {', '.join(others[:5])}, not "
-                                  "only a checkpoint: save to a new or an empty directory "
-                                  "(a checkpoint is replaced, nothing else is)")
-    temporary = directory.parent / f".tmp-{directory.name}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    manifest = {}
-    for name, tensors in files.items():
-        path = temporary / name
-        safetensors.torch.save_file({k: v.detach().contiguous() for k, v in tensors.items()},
-                                    str(path))
-        os.chmod(path, _file_mode())  # safetensors writes 0600; others in a group may eval it
-        _fsync(path)
-        manifest[name] = {"bytes": path.stat().st_size, "sha256": _digest(path)}
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "files": manifest,
-            "versions": library_versions()}
-    with (temporary / META_FILE).open("w") as file:
-        json.dump(meta, file, indent=1)
-        file.flush()
-        os.fsync(file.fileno())
-    _fsync(temporary)
-    if directory.exists():  # the same checkpoint written again (e.g. after a resume)
-        shutil.rmtree(directory)
-    os.rename(temporary, directory)
-    _fsync(directory.parent)
-    return directory
-
-
-def step_checkpoint_dir(checkpoints_dir: Path, env_steps: int) -> Path:
-    """Where a run keeps its checkpoint of ``env_steps``."""
-    return checkpoints_dir / f"{PREFIX}{env_steps:012d}"
-
-
-def prune_checkpoints(checkpoints_dir: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints of a run."""
-    for old in list_checkpoints(checkpoints_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 # --- reading -----------------------------------------------------------------------------------
-
-def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
-    """The complete checkpoints in ``checkpoints_dir``, oldest first."""
-    if not checkpoints_dir.is_dir():
-        return []
-    return sorted(p for p in checkpoints_dir.iterdir()
-                  if p.is_dir() and p.name.startswith(PREFIX))
-
 
 def find_checkpoint(path: Path) -> Path:
     """The checkpoint ``path`` names: a checkpoint directory, or a run directory (its newest)."""
@@ -197,6 +114,8 @@ def find_checkpoint(path: Path) -> Path:
 def read_checkpoint(directory: Path) -> tuple[dict[str, dict[str, Tensor]], dict[str, Any]]:
     """The tensor files and the metadata of a checkpoint, each verified; CheckpointError if
     anything is missing, extra, truncated, edited or not a dpgkit checkpoint."""
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory} is not a checkpoint directory (it does not exist)")
     present = {p.name for p in directory.iterdir()}
     unexpected = present - {META_FILE, *TENSOR_FILES}
     if unexpected:
@@ -205,13 +124,18 @@ def read_checkpoint(directory: Path) -> tuple[dict[str, dict[str, Tensor]], dict
                               f": a dpgkit checkpoint holds only {META_FILE} and "
                               f"{', '.join(TENSOR_FILES)}; refusing to load it")
     meta = _read_meta(directory / META_FILE)
+    check_integrity(meta, directory / META_FILE)
+    try:
+        check_values(meta)
+    except CheckpointError as error:
+        raise CheckpointError(f"{directory / META_FILE} holds a bad value: {error}") from None
     files = {}
     for name in TENSOR_FILES:
         path = directory / name
         expected = meta["files"].get(name)
         if not path.is_file() or not isinstance(expected, dict):
             raise CheckpointError(f"{path} is missing: the checkpoint is incomplete")
-        if path.stat().st_size != expected.get("bytes") or _digest(path) != expected.get("sha256"):
+        if path.stat().st_size != expected.get("bytes") or digest(path) != expected.get("sha256"):
             raise CheckpointError(f"{path} does not match its recorded size and SHA-256: the file "
                                   "is truncated or was changed; use an older checkpoint")
         try:
@@ -241,15 +165,76 @@ def _read_meta(path: Path) -> dict[str, Any]:
 
 
 def load_agent(path: Path) -> tuple[DDPGAgent, dict[str, Any]]:
-    """The agent saved at ``path`` (a run directory or a checkpoint) and its metadata."""
-    directory = find_checkpoint(path)
-    files, meta = read_checkpoint(directory)
-    try:
-        config = config_from_dict(meta["config"])
-        obs_dim, action_dim = int(meta["env"]["obs_dim"]), int(meta["env"]["action_dim"])
-    except (DpgkitError, KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{directory / META_FILE} holds a bad config or env section "
-                              f"({error})") from None
-    agent = make_agent(obs_dim, action_dim, config)
+    """The agent saved at ``path`` (a run directory: its newest usable checkpoint; or a
+    checkpoint) and its metadata."""
+    directory, files, meta = usable_checkpoint(path)
+    config = config_from_dict(meta["config"])  # checked with the other values
+    agent = make_agent(meta["env"]["obs_dim"], meta["env"]["action_dim"], config)
     load_agent_tensors(agent, files["agent.safetensors"], meta)
     return agent, meta
+
+
+def is_checkpoint_dir(path: Path) -> bool:
+    """Whether ``path`` names one checkpoint (``.../step-N``, or a directory holding
+    ``checkpoint.json``) rather than a run directory."""
+    return (path / META_FILE).is_file() or (path.name.startswith(PREFIX) and
+                                            path.parent.name == rundir.CHECKPOINTS)
+
+
+def run_of(path: Path) -> Path:
+    """The run directory of ``path``: itself, or for ``RUN/checkpoints/step-N``, ``RUN``."""
+    if is_checkpoint_dir(path) and path.parent.name == rundir.CHECKPOINTS:
+        return path.parent.parent
+    return path
+
+
+def resume_meta(path: Path) -> dict[str, Any] | None:
+    """The ``checkpoint.json`` a resume of ``path`` most likely starts from, read cheaply (no
+    tensor file hashed): the newest that reads and passes its integrity check and value checks;
+    None if none."""
+    candidates = [path] if is_checkpoint_dir(path) else list_checkpoints(
+        rundir.checkpoints_dir(path))[::-1]
+    for directory in candidates:
+        try:
+            meta = _read_meta(directory / META_FILE)
+            check_integrity(meta, directory / META_FILE)
+            check_values(meta)
+            return meta
+        except (CheckpointError, OSError):
+            continue
+    return None
+
+
+Checked = tuple[Path, dict[str, dict[str, Tensor]], dict[str, Any]]
+
+
+def usable_checkpoint(path: Path) -> Checked:
+    """The checkpoint ``path`` names, read and checked: a checkpoint directory itself, or a run
+    directory's newest checkpoint that passes its checks. Newer ones that fail (incomplete,
+    damaged, bad values) are skipped with one warning line naming each and why; a complete
+    checkpoint of another run (:func:`~dpgkit.checkpoint_checks.check_belongs`) stops it."""
+    run_dir = run_of(path)
+    if is_checkpoint_dir(path):
+        candidates, skipped = [path], None
+    else:
+        find_checkpoint(path)  # no checkpoint at all, or a --seeds directory: say so
+        candidates, skipped = list_checkpoints(rundir.checkpoints_dir(path))[::-1], []
+    for directory in candidates:
+        try:
+            files, meta = read_checkpoint(directory)
+        except CheckpointError as error:
+            if skipped is None:
+                raise
+            skipped.append(f"{directory.name} ({error})")
+            continue
+        if directory.parent.name == rundir.CHECKPOINTS:  # a run's: one of this run's
+            check_name(directory, meta)
+            check_belongs(directory, meta, run_dir / rundir.CONFIG)
+        if skipped:
+            warnings.warn(f"skipped the newest checkpoint{'s' if len(skipped) > 1 else ''} of "
+                          f"{run_dir}, which failed {'their' if len(skipped) > 1 else 'its'} "
+                          f"checks: {'; '.join(skipped)}; using {directory}", DpgkitWarning,
+                          stacklevel=2)
+        return directory, files, meta
+    raise CheckpointError(f"no usable checkpoint in {path}: every one fails its checks: "
+                          f"{'; '.join(skipped or [])}")

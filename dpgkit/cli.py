@@ -16,11 +16,21 @@ from typing import Any
 
 from dpgkit import rundir
 from dpgkit.config import DDPGConfig, field_docs
-from dpgkit.errors import Diverged, DpgkitError, DpgkitWarning, Interrupted, writable_directory
+from dpgkit.errors import (
+    Diverged,
+    DpgkitError,
+    DpgkitWarning,
+    EnvFailedMidRun,
+    Interrupted,
+    WriteFailed,
+    writable_directory,
+)
 from dpgkit.flags import EXIT_BAD_INPUT, build_parser
 from dpgkit.presets import PRESETS, preset_config
 
 EXIT_DIVERGED = 3
+EXIT_ENV_FAILED = 4  # the environment failed mid-run (a checkpoint of the last step was written)
+EXIT_WRITE_FAILED = 5  # a checkpoint or run file could not be written (a full disk)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -65,24 +75,26 @@ def _resume(args: argparse.Namespace, overrides: dict[str, Any], console: Any) -
     if given:
         raise DpgkitError(f"--resume continues a run with its saved config; drop "
                           f"{', '.join('--' + g for g in given)} (only --steps may change)")
+    from dpgkit.checkpoint import run_of
+
     before = _done_before(args.resume)
     summary = train(None, args.resume, console, progress=not args.no_progress,
                     resume_steps=steps)
     session = (summary["env_steps"] - before[0], summary["wall_seconds"] - before[1]
                ) if before else None
-    _print_summary(console, summary, args.resume, session)
+    _print_summary(console, summary, run_of(args.resume), session)
     return 0
 
 
-def _done_before(run_dir: Path) -> tuple[int, float] | None:
-    """The env steps and training seconds of the newest checkpoint of ``run_dir`` (None if it
-    cannot be read: the resume then says why)."""
-    from dpgkit.checkpoint import META_FILE, find_checkpoint
+def _done_before(path: Path) -> tuple[int, float] | None:
+    """The env steps and training seconds of the checkpoint a resume of ``path`` starts from
+    (None if it cannot be read: the resume then says why)."""
+    from dpgkit.checkpoint import resume_meta
 
     try:
-        meta = json.loads((find_checkpoint(run_dir) / META_FILE).read_text())
+        meta = resume_meta(path)
         return int(meta["counters"]["env_steps"]), float(meta["wall_seconds"])
-    except (DpgkitError, OSError, ValueError, KeyError, TypeError):
+    except (TypeError, KeyError, ValueError):
         return None
 
 
@@ -253,9 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as stop:
         print(f"dpgkit: stopped by {stop}", file=sys.stderr)
         return 128 + stop.signum  # 130 for SIGINT, 143 for SIGTERM
-    except Diverged as error:
+    except (Diverged, EnvFailedMidRun, WriteFailed) as error:
         print(f"dpgkit: error: {error}", file=sys.stderr)
-        return EXIT_DIVERGED
+        return (EXIT_DIVERGED if isinstance(error, Diverged) else
+                EXIT_ENV_FAILED if isinstance(error, EnvFailedMidRun) else EXIT_WRITE_FAILED)
     except DpgkitError as error:
         print(f"dpgkit: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

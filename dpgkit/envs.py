@@ -20,10 +20,11 @@ import gymnasium as gym
 import numpy as np
 
 from dpgkit.dmc import register_namespace
+from dpgkit.env_checks import CheckedEnv
 from dpgkit.episode_limit import limit_episodes
 from dpgkit.episode_replay import EpisodeRecorder
 from dpgkit.equations import scale_action
-from dpgkit.errors import EnvError
+from dpgkit.errors import EnvError, EnvFailed
 from dpgkit.obs_layout import flatten_structured, recorded_layout
 
 
@@ -63,6 +64,9 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
                        f"install it (pip install {error.name}) and try again") from None
     except ImportError as error:  # Gymnasium's v2/v3 MuJoCo tasks need the retired mujoco-py
         raise EnvError(_old_env_message(env_id, error)) from None
+    except Exception as error:  # the env's own constructor failed: one line, no traceback
+        raise EnvFailed(f"the environment {env_id} failed in its constructor, before the first "
+                        f"env step: {type(error).__name__}: {error}") from None
     for warning in caught:  # those Python's filters let through, shown now
         warnings.showwarning(warning.message, warning.category, warning.filename,
                              warning.lineno, warning.file, warning.line)
@@ -135,7 +139,7 @@ def _env_class(env_id: str) -> type[gym.Env] | None:
 
 
 def _recorded_env(env_id: str, env_kwargs: dict[str, Any]) -> EpisodeRecorder:
-    return EpisodeRecorder(make_env(env_id, **env_kwargs))
+    return EpisodeRecorder(CheckedEnv(make_env(env_id, **env_kwargs), env_id))
 
 
 def make_vector_env(env_id: str, num_envs: int, mode: str,

@@ -34,7 +34,11 @@ class EpisodeRecorder(gym.Wrapper):
 
     def step(self, action: np.ndarray):
         self.actions.append(np.asarray(action).tolist())
-        return self.env.step(action)
+        try:
+            return self.env.step(action)
+        except BaseException:  # the step did not happen: a checkpoint must not replay it
+            self.actions.pop()
+            raise
 
     def episode_record(self) -> dict:
         """How to rebuild the current state: {"start": ..., "actions": [...]}."""

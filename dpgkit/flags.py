@@ -122,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run directory (default: runs/<env>-<preset>-seed<N>-<time>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
-                       help="continue the run in RUN_DIR from its newest checkpoint (its saved "
-                            "config is used; only --steps may change)")
+                       help="continue the run in RUN_DIR from its newest usable checkpoint, or "
+                            "from RUN_DIR/checkpoints/step-N (its saved config is used; only "
+                            "--steps may change)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace the run directory --out if it already holds a run")
     train.add_argument("--config", type=Path, default=None, metavar="FILE",

@@ -33,6 +33,7 @@ from dpgkit.checkpoint import (
     write_checkpoint,
 )
 from dpgkit.config import DDPGConfig
+from dpgkit.env_checks import CheckedEnv
 from dpgkit.envs import (
     ActionScaler,
     env_info,
@@ -77,7 +78,8 @@ class Trainer:
         # code run inside the loop (an env, a callback) is reproducible, and are checkpointed.
         torch.manual_seed(config.seed)
         random.seed(config.seed)
-        self.eval_env = make_env(config.env_id, **config.env_arguments())  # a bad env fails here
+        self.eval_env = CheckedEnv(make_env(config.env_id, **config.env_arguments()),
+                                   config.env_id)  # a bad env fails here, as one line
         self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode,
                                     config.env_arguments())
         obs_dim, action_dim = space_dims(self.eval_env)
@@ -87,6 +89,7 @@ class Trainer:
         warmup_rng, noise_rng, self.replay_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
         noise = make_noise(config, action_dim, noise_rng, config.num_envs)
+        obs, _ = self.envs.reset(seed=config.seed)  # env i is seeded with seed + i
         if checkpoint is None:  # once the env, the networks and the replay have been made
             rundir.create_run_dir(run_dir)
         self.env_info = env_info(self.eval_env, config.env_id)
@@ -96,7 +99,7 @@ class Trainer:
         self.update_credit = 0.0
         self.last_eval = np.array([np.nan])
         self.target_reached: dict[str, float] | None = None  # env_steps, seconds: first reached
-        obs, _ = self.envs.reset(seed=config.seed)  # env i is seeded with seed + i
+        self.eval_pending = False  # an evaluation was due and has not been recorded yet
         noise.reset()
         self.acting = Acting(config, self.envs, obs, self.agent, noise, noise.sigma, warmup_rng)
         self.started = time.perf_counter()
@@ -122,7 +125,8 @@ class Trainer:
         ``eval_return_mean`` when an evaluation ran.
         """
         steps_before, events = self.env_steps, {}
-        transition, ended = self.acting.step(self.env_steps)
+        with resume.rewound_on_env_failure(self):  # then a checkpoint of the last step holds
+            transition, ended = self.acting.step(self.env_steps)
         self._check_finite(self.env_steps + self.config.num_envs,
                            observation=transition.next_obs, reward=transition.reward)
         self.replay.add(*transition)
@@ -197,12 +201,15 @@ class Trainer:
                 raise Diverged(f"{name.replace('_', ' ')} became {bad} at env step {env_steps}")
 
     def evaluate(self) -> float:
-        """Run the evaluation episodes (no noise, fixed start seeds) and record them."""
+        """Run the evaluation episodes (no noise, fixed start seeds) and record them. Until they
+        are recorded, ``eval_pending`` says so (a stop signal may end them early)."""
+        self.eval_pending = True
         self.last_eval = evaluate(self.agent.deployed_act, self.eval_env, self.scaler,
                                   eval_seeds(self.config.seed, self.config.eval_episodes))
         self.writer.row(self.env_steps, updates=self.agent.updates,
                         eval_return_mean=self.last_eval.mean(),
                         eval_return_std=self.last_eval.std())
+        self.eval_pending = False
         self.writer.scalar("steps_per_second", self.steps_per_second(), self.env_steps)
         target = self.config.target_return
         if target is not None and self.target_reached is None and self.last_eval.mean() >= target:

@@ -122,3 +122,9 @@ class Critic(nn.Module):
         """(B, obs_dim), (B, action_dim) -> (B,)."""
         features = self.state_net(obs)
         return self.joint_net(torch.cat([features, action], dim=-1)).squeeze(-1)
+
+
+def mlp_parameters(sizes: list[int]) -> int:
+    """The weights and biases of an MLP with layer ``sizes`` (input, hidden..., output)."""
+    return sum((fan_in + 1) * fan_out for fan_in, fan_out in
+               zip(sizes[:-1], sizes[1:], strict=True))

@@ -28,7 +28,7 @@ import torch
 from dpgkit.batch import Batch
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import n_step_return
-from dpgkit.errors import ConfigError
+from dpgkit.errors import memory_for
 
 FIELDS = ("obs", "action", "reward", "terminated", "truncated", "valid")
 
@@ -56,18 +56,14 @@ class ReplayBuffer:
         # one row more per stream than its share: the newest transition's s'
         self.stream_rows = -(-capacity // num_streams) + 1
         rows = self.stream_rows * num_streams
-        try:
+        with memory_for(f"a replay of {capacity:,} transitions",
+                        rows * (4 * (obs_dim + action_dim + 1) + 3), "lower --replay_size"):
             self.obs = np.zeros((rows, obs_dim), dtype=np.float32)
             self.action = np.zeros((rows, action_dim), dtype=np.float32)
             self.reward = np.zeros(rows, dtype=np.float32)
             self.terminated = np.zeros(rows, dtype=bool)
             self.truncated = np.zeros(rows, dtype=bool)
             self.valid = np.zeros(rows, dtype=bool)  # a transition starts at this row
-        except MemoryError:
-            need = rows * (4 * (obs_dim + action_dim + 1) + 3)
-            raise ConfigError(f"a replay of {capacity:,} transitions needs {need / 1e9:,.1f} GB, "
-                              "more memory than this machine gives: lower --replay_size"
-                              ) from None
         self.cursor = np.full(num_streams, -1, dtype=np.int64)  # row of each stream's newest s'
         self.written = np.zeros(num_streams, dtype=np.int64)  # rows of each stream ever written
         self.size = 0  # transitions stored

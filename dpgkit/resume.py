@@ -12,10 +12,11 @@ agent's (``obs_norm``), saved with its networks. Resume touches a Trainer only t
 attributes of :class:`Run`.
 """
 
+import contextlib
 import dataclasses
 import random
-import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,11 +27,19 @@ import torch
 from dpgkit import rundir
 from dpgkit.acting import Acting
 from dpgkit.agent import DDPGAgent
-from dpgkit.checkpoint import agent_tensors, find_checkpoint, load_agent_tensors, read_checkpoint
+from dpgkit.checkpoint import (
+    agent_tensors,
+    is_checkpoint_dir,
+    list_checkpoints,
+    load_agent_tensors,
+    run_of,
+    usable_checkpoint,
+)
+from dpgkit.checkpoint_recovery import is_complete, recover
 from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
 from dpgkit.envs import describe_env
 from dpgkit.episode_replay import restore_episodes
-from dpgkit.errors import CheckpointError, DpgkitError
+from dpgkit.errors import CheckpointError, DpgkitError, EnvFailed
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import OrnsteinUhlenbeckNoise
 from dpgkit.replay import ReplayBuffer
@@ -60,17 +69,30 @@ class Run(Protocol):
     update_stats: RunningMeans
     last_eval: np.ndarray
     target_reached: dict[str, float] | None
+    eval_pending: bool
     writer: MetricsWriter
     started: float
 
 
-def read_run(run_dir: Path, total_env_steps: int | None = None
+def read_run(path: Path, total_env_steps: int | None = None
              ) -> tuple[DDPGConfig, Checkpoint]:
-    """The newest checkpoint of the run in ``run_dir`` and the config to continue it with (its
-    own, or with a new step budget ``total_env_steps``)."""
-    for stale in rundir.checkpoints_dir(run_dir).glob(".tmp-*"):  # left by a kill mid-write
-        shutil.rmtree(stale, ignore_errors=True)
-    files, meta = read_checkpoint(find_checkpoint(run_dir))
+    """The checkpoint to continue a run from, and the config to continue it with (its own, or
+    with a new step budget ``total_env_steps``). ``path`` is the run directory (its newest
+    usable checkpoint: :func:`~dpgkit.checkpoint.usable_checkpoint`) or one checkpoint of it,
+    which must then be the newest complete one: resuming an older one would replace the newer
+    ones. A kill's leftovers are put in order first
+    (:func:`~dpgkit.checkpoint_recovery.recover`)."""
+    run_dir = run_of(path)
+    recover(rundir.checkpoints_dir(run_dir), run_dir)
+    if is_checkpoint_dir(path) and path.parent.name == rundir.CHECKPOINTS:
+        newer = [p for p in list_checkpoints(path.parent) if p.name > path.name
+                 and is_complete(p, run_dir)]
+        if newer:
+            raise CheckpointError(f"{path} is not the newest checkpoint of {run_dir} ({newer[-1]}"
+                                  " is newer): resuming from it would replace the newer ones; "
+                                  f"copy the run (cp -r {run_dir} NEW_RUN) and resume "
+                                  "NEW_RUN's copy of it")
+    _, files, meta = usable_checkpoint(path)
     config = config_from_dict(meta["config"])
     if total_env_steps is not None:
         steps_so_far = meta["counters"].get("env_steps")
@@ -108,6 +130,7 @@ def capture(run: Run) -> Checkpoint:
         "update_stats": {"sums": run.update_stats.sums, "count": run.update_stats.count},
         "last_eval": run.last_eval.tolist(),
         "target_reached": run.target_reached,
+        "eval_pending": bool(run.eval_pending),
         "metrics_bytes": run.writer.bytes_written(),
         "wall_seconds": time.perf_counter() - run.started,
     }
@@ -176,8 +199,30 @@ def _restore(run: Run, files: dict[str, dict[str, torch.Tensor]], meta: dict[str
     run.update_stats.count = int(meta["update_stats"]["count"])
     run.last_eval = np.asarray(meta["last_eval"], dtype=np.float64)
     run.target_reached = meta.get("target_reached")  # absent in checkpoints from before it
+    run.eval_pending = bool(meta.get("eval_pending", False))  # older checkpoints lack it
 
     acting.obs = restore_episodes(acting.envs, meta["episode_records"])
     if not np.array_equal(acting.obs, tensors["obs"].numpy()):
         raise ValueError("replaying the running episodes did not reproduce the observations: "
                          "this environment is not deterministic given its seed and actions")
+
+
+@contextlib.contextmanager
+def rewound_on_env_failure(run: Run) -> Iterator[None]:
+    """Around one step of the run's envs: if the env fails (EnvFailed), put back what acting
+    drew before the failed call (the warm-up and noise generators, the OU state), so that the
+    run is again at its last completed step and a checkpoint of it continues exactly. With
+    several envs, those stepped before the failing one cannot be put back: the error then says
+    ``consistent = False``."""
+    acting = run.acting
+    states = (acting.warmup_rng.bit_generator.state, acting.noise.rng.bit_generator.state)
+    noise_x = getattr(acting.noise, "x", None)
+    noise_x = noise_x.copy() if isinstance(noise_x, np.ndarray) else None
+    try:
+        yield
+    except EnvFailed as error:
+        acting.warmup_rng.bit_generator.state, acting.noise.rng.bit_generator.state = states
+        if noise_x is not None:
+            acting.noise.x = noise_x
+        error.consistent = acting.envs.num_envs == 1  # type: ignore[attr-defined]
+        raise

@@ -17,6 +17,7 @@ over them.
 """
 
 import json
+import os
 import re
 import shutil
 import time
@@ -100,7 +101,9 @@ def write_divergence(run_dir: Path, report: dict[str, Any]) -> Path:
 def write_config(run_dir: Path, config: DDPGConfig) -> str:
     """Write ``config.json`` (the resolved config); return its text."""
     text = json.dumps(config_to_dict(config), indent=2)
-    (run_dir / CONFIG).write_text(text + "\n")
+    temporary = run_dir / f".tmp-{CONFIG}"  # then renamed: a kill never leaves half a file,
+    temporary.write_text(text + "\n")      # which a resume would compare checkpoints with
+    os.replace(temporary, run_dir / CONFIG)
     return text
 
 
@@ -113,7 +116,8 @@ def _foreign_entries(run_dir: Path, seeds: bool = True) -> list[str]:
         if seeds and entry.is_dir() and name.startswith(SEED_PREFIX) and \
                 name[len(SEED_PREFIX):].isdigit():
             foreign += [f"{name}/{inner}" for inner in _foreign_entries(entry, seeds=False)]
-        elif not (name in RUN_FILES or name.startswith(TENSORBOARD_PREFIX)
+        elif not (name in RUN_FILES or name == f".tmp-{CONFIG}"
+                  or name.startswith(TENSORBOARD_PREFIX)
                   or (name.startswith("policy") and name.endswith((".onnx", ".pt")))):
             foreign.append(name)
     return foreign

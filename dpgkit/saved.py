@@ -6,14 +6,13 @@ writes :func:`copy_run`'s run directory; ``load`` reads either, or any run direc
 """
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
-from dpgkit.checkpoint import META_FILE, find_checkpoint, load_agent, step_checkpoint_dir
+from dpgkit.checkpoint import find_checkpoint, load_agent, resume_meta, step_checkpoint_dir
 from dpgkit.config import DDPGConfig, config_from_dict
 from dpgkit.errors import CheckpointError, DpgkitError
 from dpgkit.policy_file import is_policy_file, policy_path, read_policy
@@ -54,12 +53,15 @@ def read_model(path: Path) -> tuple[Loaded, Path | None]:
 
 
 def saved_config(run_dir: Path) -> DDPGConfig:
-    """The config of the newest checkpoint of ``run_dir`` (read before a resume rebuilds it)."""
-    path = find_checkpoint(run_dir) / META_FILE
-    try:
-        return config_from_dict(json.loads(path.read_text())["config"])
-    except (OSError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"cannot read the config in {path} ({error!r})") from None
+    """The config of the checkpoint a resume of ``run_dir`` starts from (read before the resume
+    rebuilds the run; a newest checkpoint that fails its checks is passed over, as the resume
+    will)."""
+    meta = resume_meta(run_dir)
+    if meta is None:
+        find_checkpoint(run_dir)  # no checkpoint at all, or a --seeds directory: say so
+        raise CheckpointError(f"no checkpoint of {run_dir} can be read: every checkpoint.json "
+                              "is missing, corrupt or fails its integrity check")
+    return config_from_dict(meta["config"])
 
 
 def copy_run(trainer: "Trainer", run_dir: Path, path: Path) -> Path:

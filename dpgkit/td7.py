@@ -44,7 +44,9 @@ from dpgkit.equations import (
     value_clipped_td_target,
     widened_value_range,
 )
+from dpgkit.errors import memory_for
 from dpgkit.lap import LAPReplayBuffer
+from dpgkit.networks import mlp_parameters
 from dpgkit.obs_norm import make_obs_norm
 from dpgkit.replay import ReplayBuffer
 from dpgkit.td3 import TD3Agent
@@ -289,7 +291,13 @@ def _act(policy: nn.Module, obs_norm: nn.Module, obs: np.ndarray) -> np.ndarray:
 
 def make_agent(obs_dim: int, action_dim: int, config: DDPGConfig) -> DDPGAgent:
     """The agent of ``config``'s algorithm: TD7Agent for a TD7Config, else
-    :func:`dpgkit.td3.make_agent`'s (TD3Agent or DDPGAgent)."""
-    if isinstance(config, TD7Config):
-        return TD7Agent(obs_dim, action_dim, config)
-    return make_ddpg_or_td3_agent(obs_dim, action_dim, config)
+    :func:`dpgkit.td3.make_agent`'s (TD3Agent or DDPGAgent). Networks too large for this
+    machine's memory are a ConfigError, as a too large replay is."""
+    params = mlp_parameters([obs_dim, *config.actor_hidden, action_dim]) + 2 * mlp_parameters(
+        [obs_dim + action_dim, *config.critic_hidden, 1])
+    # online and target copies, gradients and Adam's two moments: about 5 float32 per parameter
+    with memory_for(f"an agent of {params:,} network parameters", 20.0 * params,
+                    "lower --actor_hidden and --critic_hidden"):
+        if isinstance(config, TD7Config):
+            return TD7Agent(obs_dim, action_dim, config)
+        return make_ddpg_or_td3_agent(obs_dim, action_dim, config)

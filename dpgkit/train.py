@@ -22,11 +22,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from dpgkit import resume, rundir
-from dpgkit.checkpoint import list_checkpoints
+from dpgkit import resume, rundir, stops
+from dpgkit.checkpoint import list_checkpoints, run_of
 from dpgkit.config import DDPGConfig, config_to_dict
 from dpgkit.distributed import DistributedTrainer
-from dpgkit.errors import Diverged, Interrupted
+from dpgkit.errors import Diverged, EnvFailed, WriteFailed
 from dpgkit.loop import Trainer  # also dpgkit.train.Trainer, where older code imports it
 from dpgkit.progress import EvaluationCounter, time_left
 from dpgkit.target import reached_message
@@ -39,29 +39,16 @@ def trainer_class(config: DDPGConfig) -> type[Trainer]:
     return Trainer if config.actors == 0 else DistributedTrainer
 
 
-def resume_trainer(run_dir: Path, total_env_steps: int | None = None) -> Trainer:
-    """The run in ``run_dir``, continued from its newest checkpoint (optionally with a new
-    step budget)."""
+def resume_trainer(run_dir: Path, total_env_steps: int | None = None,
+                   evaluate_pending: bool = True) -> Trainer:
+    """The run in ``run_dir`` (or of the checkpoint ``run_dir`` names), continued from its newest
+    usable checkpoint (optionally with a new step budget). An evaluation that a stop signal ended
+    early runs first (with ``evaluate_pending``), so the run goes on as if never stopped."""
     config, checkpoint = resume.read_run(run_dir, total_env_steps)
-    return trainer_class(config)(config, run_dir, checkpoint)
-
-
-def _request_stop(trainer: Trainer) -> Any:
-    """The SIGINT/SIGTERM handler: the first signal asks the run to stop once the current step
-    is over, with a checkpoint; a second one stops it at once (a step that never ends, such as
-    an evaluation episode of an env without a time limit). Stopping mid-step loses nothing:
-    checkpoints are written atomically and a resume cuts metrics.csv back to its checkpoint."""
-    def handler(signum: int, frame: Any) -> None:
-        if trainer.stop_signal is None:
-            trainer.stop_signal = signum
-            return
-        kept = list_checkpoints(rundir.checkpoints_dir(trainer.run_dir))
-        where = (f"the newest checkpoint is {kept[-1]}; continue with: dpgkit train --resume "
-                 f"{trainer.run_dir}" if kept else "no checkpoint was written yet")
-        raise Interrupted(f"{signal.Signals(signum).name} twice, in the middle of env step "
-                          f"{trainer.env_steps}: stopped without a new checkpoint; {where}",
-                          signum)
-    return handler
+    trainer = trainer_class(config)(config, run_of(run_dir), checkpoint)
+    if evaluate_pending and trainer.eval_pending:
+        trainer.evaluate()
+    return trainer
 
 
 def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = None,
@@ -79,9 +66,13 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
     checkpoint.
     """
     console = console or Console()
-    trainer = (trainer_class(config)(config, run_dir) if config is not None
-               else resume_trainer(run_dir, resume_steps))
-    config = trainer.config
+    try:
+        trainer = (trainer_class(config)(config, run_dir) if config is not None
+                   else resume_trainer(run_dir, resume_steps, evaluate_pending=False))
+    except OSError as error:  # config.json or metrics.csv on a full disk, say
+        raise WriteFailed(f"cannot write {error.filename or run_dir} ({error.strerror or error})"
+                          ) from None
+    new_run, config, run_dir = config is not None, trainer.config, trainer.run_dir
     verb = "training" if trainer.env_steps == 0 else f"resuming at env step {trainer.env_steps}:"
     console.print(f"dpgkit: {verb} {config.preset} on {config.env_id} (seed {config.seed}, "
                   f"{config.total_env_steps} env steps) -> {run_dir}")
@@ -93,16 +84,19 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                    TimeRemainingColumn(), console=console, disable=not live)
     task = bar.add_task(config.env_id, total=config.total_env_steps,
                         completed=trainer.env_steps, rate=0.0, last_return="-", last_eval="-")
+    trainer.eval_env = stops.StoppableEvaluation(trainer.eval_env, trainer)
     if live:  # "evaluating k/N" while an evaluation's episodes run
         trainer.eval_env = EvaluationCounter(trainer.eval_env, config.eval_episodes, lambda k, n: (
             bar.update(task, description=f"evaluating {k}/{n}"), bar.refresh()))
     previous, shown = {}, trainer.env_steps
     target_said = trainer.target_reached is not None  # said in the session that reached it
     if threading.current_thread() is threading.main_thread():  # signals reach only the main one
-        previous = {s: signal.signal(s, _request_stop(trainer)) for s in (signal.SIGINT,
-                                                                          signal.SIGTERM)}
+        previous = {s: signal.signal(s, stops.request_stop(trainer)) for s in (signal.SIGINT,
+                                                                               signal.SIGTERM)}
     try:
         with bar:
+            if trainer.eval_pending:  # a resume of a run stopped during an evaluation
+                trainer.evaluate()
             while not trainer.budget_reached:
                 events = trainer.step()
                 if "episode_return" in events:
@@ -127,16 +121,17 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                     bar.update(task, completed=trainer.env_steps,
                                rate=trainer.steps_per_second())
                 if trainer.stop_signal is not None and not trainer.budget_reached:
-                    path = trainer.save_checkpoint()
-                    trainer.close()
-                    name = signal.Signals(trainer.stop_signal).name
-                    raise Interrupted(f"{name} at env step {trainer.env_steps}: checkpoint "
-                                      f"written to {path}; continue with: dpgkit train "
-                                      f"--resume {run_dir}", trainer.stop_signal)
+                    raise stops.stopped(trainer)
         return trainer.finish()
+    except stops.EvaluationStopped as during:
+        raise stops.stopped(trainer, during) from None
     except Diverged as error:
         trainer.close()
         raise Diverged(_divergence_report(trainer, str(error))) from None
+    except EnvFailed as error:
+        raise stops.env_failed(trainer, error, new_run) from None
+    except (WriteFailed, OSError) as error:
+        raise stops.write_failed(trainer, error) from None
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

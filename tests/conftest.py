@@ -20,6 +20,19 @@ def tiny_config() -> DDPGConfig:
                          eval_episodes=2)
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished run of ``test_bad_input.FAST`` (Pendulum, 300 env steps, checkpoints of env
+    steps 200 and 300), made once per test module."""
+    from test_bad_input import FAST
+
+    from dpgkit.cli import main
+
+    run_dir = tmp_path_factory.mktemp("runs") / "done"
+    assert main(["train", "--out", str(run_dir), *FAST]) == 0
+    return run_dir
+
+
 def _benchmark_script(name: str) -> ModuleType:
     """benchmarks/<name>.py imported as a module (the benchmarks are scripts, not a package)."""
     path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"

@@ -27,13 +27,6 @@ def status_and_error(capsys, *argv: str) -> tuple[int, str]:
     return status, err
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs") / "done"
-    assert main(["train", "--out", str(run_dir), *FAST]) == 0
-    return run_dir
-
-
 def copy_run(src: Path, dst: Path) -> Path:
     import shutil
 
@@ -118,6 +111,23 @@ def test_resume_with_changed_settings_is_refused(tmp_path, capsys, finished_run)
     assert status == 2 and "drop --tau" in err
 
 
+def only_the_newest_checkpoint(run: Path) -> Path:
+    """Delete a run's older checkpoints: a bad newest one then has none to fall back to."""
+    import shutil
+
+    for older in sorted((run / "checkpoints").iterdir())[:-1]:
+        shutil.rmtree(older)
+    return find_checkpoint(run)
+
+
+def write_meta(meta_path: Path, meta: dict) -> None:
+    """Write an edited checkpoint.json with its integrity field made to match, as a careful
+    attacker would (the deeper checks must catch it then)."""
+    from dpgkit.checkpoint_checks import seal
+
+    meta_path.write_text(json.dumps(seal(meta)))
+
+
 def corrupt(run: Path, how: str) -> None:
     checkpoint = find_checkpoint(run)
     meta_path = checkpoint / "checkpoint.json"
@@ -133,6 +143,10 @@ def corrupt(run: Path, how: str) -> None:
     elif how == "JSON without a section":
         meta = json.loads(meta_path.read_text())
         del meta["counters"]
+        write_meta(meta_path, meta)
+    elif how == "JSON edited":
+        meta = json.loads(meta_path.read_text())
+        meta["counters"]["episodes"] += 1
         meta_path.write_text(json.dumps(meta))
     elif how in ("tensors of the wrong shape", "another env"):
         meta = json.loads(meta_path.read_text())
@@ -143,7 +157,7 @@ def corrupt(run: Path, how: str) -> None:
             tensors["actor.net.0.0.weight"] = torch.zeros(7, 7)
             safetensors.torch.save_file(tensors, str(checkpoint / "agent.safetensors"))
             _rehash(checkpoint, meta, "agent.safetensors")
-        meta_path.write_text(json.dumps(meta))
+        write_meta(meta_path, meta)
 
 
 def _rehash(checkpoint: Path, meta: dict, name: str) -> None:
@@ -159,11 +173,16 @@ def _rehash(checkpoint: Path, meta: dict, name: str) -> None:
     ("truncated tensors", "does not match its recorded size and SHA-256"),
     ("edited JSON", "is not valid JSON"),
     ("JSON without a section", "lacks its 'counters' section"),
+    ("JSON edited", "fails its integrity check"),
     ("tensors of the wrong shape", "the actor tensors do not fit"),
-    ("another env", "was made for"),
+    ("another env", "is not a checkpoint of this run: its config differs from"),
 ])
 def test_resume_of_a_bad_checkpoint(tmp_path, capsys, finished_run, how, message):
+    """A run whose only checkpoint is bad: refused (with older ones, see
+    tests/test_faults.py::test_resume_and_eval_fall_back_past_a_broken_newest_checkpoint)."""
     run = copy_run(finished_run, tmp_path / "run")
+    if how != "no checkpoint":
+        only_the_newest_checkpoint(run)
     corrupt(run, how)
     before = (run / "metrics.csv").read_bytes()
     status, err = status_and_error(capsys, "train", "--resume", str(run))
@@ -188,12 +207,12 @@ def test_a_pickle_payload_is_refused_and_runs_nothing(tmp_path, capsys, finished
     run = copy_run(finished_run, tmp_path / "run")
     marker = tmp_path / "pwned"
     payload = pickle.dumps(Payload(marker))
-    checkpoint = find_checkpoint(run)
+    checkpoint = only_the_newest_checkpoint(run)  # none to fall back to: refused
     if attack == "pickle as agent.safetensors":
         (checkpoint / "agent.safetensors").write_bytes(payload)
         meta = json.loads((checkpoint / "checkpoint.json").read_text())
         _rehash(checkpoint, meta, "agent.safetensors")
-        (checkpoint / "checkpoint.json").write_text(json.dumps(meta))
+        write_meta(checkpoint / "checkpoint.json", meta)
     elif attack == "extra .npy file":
         np.save(checkpoint / "replay.npy", np.array([Payload(marker)], dtype=object),
                 allow_pickle=True)
@@ -228,7 +247,7 @@ def test_a_refused_resume_leaves_the_run_as_it_was(tmp_path, capsys, finished_ru
         metrics.write("301" + "," * 20 + "\n")  # a row written after the checkpoint
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     status, err = status_and_error(capsys, "train", "--resume", str(run), "--steps", "900")
-    assert status == 2 and "was made for" in err, err
+    assert status == 2 and "is not a checkpoint of this run" in err, err
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
@@ -278,6 +297,7 @@ def test_overwrite_deletes_only_what_dpgkit_wrote(tmp_path, capsys, finished_run
     (["--final_init", "1e300"], "final_init must be in [0, 1]"),
     (["--seed", "100000000000000000000"], "seed must be in [0, 2**62)"),
     (["--replay_size", "10000000000000"], "lower --replay_size"),
+    (["--actor_hidden", "2000000,2000000"], "lower --actor_hidden and --critic_hidden"),
     (["--seeds", "0-1", "--workers", "-1"], "--workers must be >= 1"),
     (["--env", ":MyEnv"], "names no module or no class"),
     (["--env", "toy_envs:NeedsArgumentEnv"], "dpgkit makes it with no arguments"),
@@ -300,7 +320,7 @@ def test_eval_imports_no_module_a_checkpoint_names(tmp_path, capsys, finished_ru
     meta_path = find_checkpoint(run) / "checkpoint.json"
     meta = json.loads(meta_path.read_text())
     meta["env"]["env_id"] = "pwnmod:Env"
-    meta_path.write_text(json.dumps(meta))
+    write_meta(meta_path, meta)
     status, err = status_and_error(capsys, "eval", str(run), "--episodes", "1")
     assert status == 2 and "if you trust it, name it yourself: --env pwnmod:Env" in err, err
     assert not (tmp_path / "pwned").exists(), "eval imported a module the checkpoint named"

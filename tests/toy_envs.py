@@ -172,3 +172,76 @@ class ScaledObservation(gym.ObservationWrapper):
 gym.register("dpgkit-test/ScaledPendulum-v0", max_episode_steps=200,
              entry_point=lambda scale=1e3, **kwargs: ScaledObservation(
                  gym.make("Pendulum-v1", max_episode_steps=None, **kwargs).unwrapped, scale))
+
+
+class BrokenInitEnv(CountingEnv):
+    """An env whose constructor fails (a missing asset, say)."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("cannot open assets/robot.xml")
+
+
+class WrongResetShapeEnv(CountingEnv):
+    """reset() returns an observation of shape (3,) for a (2,) observation space."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+
+class OldGymEnv(CountingEnv):
+    """Written to the old Gym API: reset returns the obs only, step a 4-tuple."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        return super().reset(seed=seed)[0]
+
+    def step(self, action: np.ndarray):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, reward, terminated or truncated, info
+
+
+class OldGymStepEnv(OldGymEnv):
+    """Half ported: reset follows Gymnasium, step still returns the old 4-tuple."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        return CountingEnv.reset(self, seed=seed)
+
+
+class FlakyEnv(gym.Env):
+    """A deterministic, Pendulum-sized env (episodes of 20 steps) whose step fails as set by the
+    class attributes: at its ``fail_at``-th step (counted per instance; the training env is
+    the second instance made, after the evaluation env) it raises, or with ``bad_shape`` returns
+    an observation of the wrong shape. ``signal_in_eval``: it sends SIGINT to its own process at
+    the 5th step of an evaluation episode (reset with a seed of 1,000,000 or more), once."""
+
+    fail_at: int | None = None
+    bad_shape = False
+    signal_in_eval = False
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-2.0, 2.0, shape=(1,), dtype=np.float32)
+        self.steps, self.t, self.x, self.evaluating = 0, 0, np.zeros(3), False
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.t, self.evaluating = 0, seed is not None and seed >= 1_000_000
+        self.x = self.np_random.uniform(-1.0, 1.0, 3)
+        return self.x.astype(np.float32), {}
+
+    def step(self, action: np.ndarray):
+        self.steps += 1
+        self.t += 1
+        if self.steps == FlakyEnv.fail_at and not FlakyEnv.bad_shape:
+            raise ConnectionError("the simulator closed the connection")
+        if FlakyEnv.signal_in_eval and self.evaluating and self.t == 5:
+            import os
+            import signal
+
+            FlakyEnv.signal_in_eval = False
+            os.kill(os.getpid(), signal.SIGINT)
+        self.x = np.tanh(0.9 * self.x + 0.3 * float(action[0]) * np.array([1.0, -0.5, 0.2]))
+        obs = self.x.astype(np.float32)
+        if self.steps == FlakyEnv.fail_at and FlakyEnv.bad_shape:
+            obs = obs[:2]
+        return obs, -float(np.square(self.x).sum()), False, self.t >= 20, {}
