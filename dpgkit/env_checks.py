@@ -46,7 +46,7 @@ class CheckedEnv(gym.Wrapper):
 
     def _check_obs(self, obs: Any, call: str) -> None:
         expected = self.observation_space.shape
-        if np.shape(obs) != expected:
+        if expected is not None and np.shape(obs) != expected:  # None: a Dict/Tuple space
             raise EnvFailed(f"{self._where(call)}: it returned an observation of shape "
                             f"{np.shape(obs)}, but its observation space has shape {expected}")
 

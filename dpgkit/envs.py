@@ -70,6 +70,8 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     for warning in caught:  # those Python's filters let through, shown now
         warnings.showwarning(warning.message, warning.category, warning.filename,
                              warning.lineno, warning.file, warning.line)
+    if env_class is not None:  # checked under dpgkit's wrappers, which would fail on an old API
+        env = CheckedEnv(env, env_id)
     env = flatten_structured(env, env_id)
     check_spaces(env, env_id)
     return limit_episodes(env, env_id, max_episode_steps)

@@ -41,7 +41,8 @@ from dpgkit.obs_layout import flatten_structured
 
 CHECK_STEPS = 10
 _CHECKERS = {"OrderEnforcing", "PassiveEnvChecker",  # they check calls, not the dynamics
-             "DefaultTimeLimit"}  # what make_env adds to an env without a limit (episode_limit)
+             "DefaultTimeLimit",  # what make_env adds to an env without a limit (episode_limit)
+             "CheckedEnv"}  # and the API check it puts around an env class (env_checks)
 
 
 def record(env: gym.Env) -> tuple[str, dict[str, Any]]:
