@@ -85,7 +85,9 @@ def write_outputs(study: Any, out: Path) -> dict[str, Any]:
     (``best``: None before any trial completed)."""
     rows = trial_rows(study)
     _write_atomically(out / TRIALS, json.dumps(rows, indent=2, default=str) + "\n")
-    plot_history(rows, out / HISTORY, f"study {study.study_name}")
+    base = study.user_attrs.get("base_config", {})
+    plot_history(rows, out / HISTORY, f"study {study.study_name}: {base.get('preset')} on "
+                 f"{base.get('env_id')}, {base.get('total_env_steps')} env steps")
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
