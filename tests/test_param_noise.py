@@ -64,11 +64,11 @@ def test_the_scale_rises_below_the_target_distance_and_falls_above_it(delta, ste
 def test_the_distance_settles_near_its_target():
     actor = Actor(3, 1, (32, 32), layer_norm=True)
     noise, distances = noise_for(actor, 0.2, param_noise_alpha=1.05), []
-    for k in range(400):
+    for k in range(300):
         noise.act(actor, OBS[k % 64][None])
         distances.append(noise.last_distance)
-    assert np.mean(distances[-200:]) == pytest.approx(0.2, rel=0.25)
-    late = np.array(distances[-200:])
+    assert np.mean(distances[-150:]) == pytest.approx(0.2, rel=0.25)
+    late = np.array(distances[-150:])
     assert (late > 0.2).any() and (late <= 0.2).any()  # it goes on crossing the target
 
 
@@ -130,9 +130,8 @@ PARAM = {**SMALL, "exploration_noise": "param", "actor_layer_norm": True,
          "param_noise_adapt_every_steps": 7, "param_noise_states": 50}
 
 
-@pytest.mark.parametrize("overrides, stop_at", [({}, 300), ({"num_envs": 2}, 400)])
-def test_resume_with_parameter_noise_is_bit_identical(tmp_path, overrides, stop_at):
-    config = preset_config("ddpg", **{**PARAM, **overrides})
+def test_resume_with_parameter_noise_is_bit_identical(tmp_path):
+    config, stop_at = preset_config("ddpg", **PARAM, num_envs=2), 400  # a copy per env
     train(config, tmp_path / "whole", QUIET, progress=False)
     crashed = Trainer(config, tmp_path / "resumed")
     while crashed.env_steps < stop_at + 70:  # mid-episode: a perturbed copy is acting
