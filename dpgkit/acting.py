@@ -6,6 +6,7 @@ Both the single-process loop (:mod:`dpgkit.loop`) and a distributed actor
     sigma = initial sigma * noise_scale(env_steps)   # the noise schedule
     a  = uniform(-1, 1)                              for the first warmup_steps
     a  = clip(mu(s) + noise, -1, 1)                  after (noise: OU or Gaussian)
+    a  = mu~(s), a perturbed copy of the actor        after, with parameter noise
     s', r, terminated, truncated = env.step(scale_action(a))
     if an episode ended: count it, restart its noise process
 
@@ -17,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
 from dpgkit.agent import DDPGAgent
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import ActionScaler
 from dpgkit.noise import Noise, noise_scale
+from dpgkit.param_noise import ParameterNoise
 
 
 class Transition(NamedTuple):
@@ -53,6 +56,10 @@ def explore_actions(agent: DDPGAgent, obs: np.ndarray, noise: Noise, env_steps: 
     [-1, 1] during warm-up (the agent says when it ends), else clip(mu(s) + noise, -1, 1)."""
     if agent.warming_up(env_steps):
         return warmup_rng.uniform(-1.0, 1.0, (len(obs), agent.action_dim))
+    if isinstance(noise, ParameterNoise):  # a perturbed copy of the actor acts, no action noise
+        with torch.no_grad():  # it reads what the actor reads: normalised with normalize_obs
+            seen = agent.obs_norm(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+        return noise.act(agent.actor, seen)
     return np.clip(agent.act(obs) + noise.sample(), -1.0, 1.0)
 
 

@@ -64,7 +64,7 @@ class DDPGAgent:
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG state
             torch.manual_seed(config.seed)
             self.actor = Actor(obs_dim, action_dim, config.actor_hidden, config.batch_norm,
-                               config.final_init)
+                               config.final_init, config.actor_layer_norm)
             self.critic = Critic(obs_dim, action_dim, config.critic_hidden,
                                  config.critic_action_layer, config.batch_norm, config.final_init)
         self.actor_target = frozen_copy(self.actor)

@@ -1,4 +1,4 @@
-"""The ``dpgkit`` command: ``dpgkit train``, ``plot``, ``export`` and ``eval``.
+"""The ``dpgkit`` command: ``dpgkit train``, ``plot``, ``export``, ``eval`` and ``tune``.
 
 Every :class:`~dpgkit.config.DDPGConfig` field is a ``train`` flag of the same name
 (``--tau 0.005``; ``--actor-lr`` is accepted for ``--actor_lr``), with the field's documentation
@@ -243,6 +243,12 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from dpgkit.tune_cli import tune_command
+
+    return tune_command(args, _config_file(args.config))
+
+
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
     """dpgkit's own warnings as one line each; everyone else's as Python prints them."""
@@ -260,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
     try:
-        commands = {"train": _train, "eval": _eval, "plot": _plot, "export": _export}
+        commands = {"train": _train, "eval": _eval, "plot": _plot, "export": _export,
+                    "tune": _tune}
         return commands[args.command](args)
     except Interrupted as stop:
         print(f"dpgkit: stopped by {stop}", file=sys.stderr)

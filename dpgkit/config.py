@@ -81,6 +81,9 @@ class DDPGConfig:
     critic_action_layer: int = setting(
         0, "Hidden layer of the critic whose input includes the action (0: concat(s, a) at input)."
     )
+    actor_layer_norm: bool = setting(
+        False, "Layer-normalise the actor's hidden layers (Linear, LayerNorm, ReLU), as "
+        "Plappert et al. advise with parameter noise; runs on the autograd path.")
     batch_norm: bool = setting(
         False, "Batch-normalise the state input, actor layers and critic layers before the action."
     )
@@ -143,14 +146,29 @@ class DDPGConfig:
         check="> 0")
 
     # --- exploration ---
-    exploration_noise: str = setting("gaussian", "Noise added to mu(s): ou, gaussian or none.",
-                                     choices=("ou", "gaussian", "none"))
+    exploration_noise: str = setting(
+        "gaussian", "Exploration: ou, gaussian or none (noise added to mu(s)), or param (a "
+        "perturbed copy of the actor acts: parameter-space noise, dpgkit/param_noise.py).",
+        choices=("ou", "gaussian", "none", "param"))
     ou_theta: float = setting(0.15, "Ornstein-Uhlenbeck mean-reversion rate theta.", check=">= 0")
     ou_sigma: float = setting(0.2, "Ornstein-Uhlenbeck diffusion sigma.", check=">= 0")
     ou_mu: float = setting(0.0, "Ornstein-Uhlenbeck long-run mean mu.")
     ou_dt: float = setting(1e-2, "Ornstein-Uhlenbeck time step dt per env step.", check="> 0")
-    gaussian_sigma: float = setting(0.1, "Standard deviation of Gaussian exploration noise.",
-                                    check=">= 0")
+    gaussian_sigma: float = setting(
+        0.1, "Standard deviation of Gaussian exploration noise; with param noise, the target "
+        "RMS distance delta between perturbed and unperturbed actions.", check=">= 0")
+    param_noise_initial_sigma: float = setting(
+        0.05, "Parameter noise: initial std of the Gaussian added to every actor weight and "
+        "bias (adapted after).", check="> 0")
+    param_noise_alpha: float = setting(
+        1.01, "Parameter noise: the adaptive factor alpha (sigma * alpha while the action "
+        "distance is <= delta, else sigma / alpha).", check="> 1")
+    param_noise_adapt_every_steps: int = setting(
+        10, "Parameter noise: adapt sigma every this many acting steps, on the recent states.",
+        check=">= 1")
+    param_noise_states: int = setting(
+        256, "Parameter noise: recent states kept to measure the action distance on.",
+        check=">= 1")
     noise_decay: str = setting(
         "none", "Schedule of the noise scale (OU sigma or Gaussian std): none, linear or "
         "exponential.", choices=("none", "linear", "exponential"))
@@ -274,6 +292,9 @@ class TD7Config(TD3Config):
                   or self.update_during_warmup),
              "TD7 has its own replay (LAP) and schedule and runs on the autograd path: it takes "
              "no --prioritized, --n_step, --batch_norm, --bf16 or --update_during_warmup"),
+            (self.exploration_noise != "param" and not self.actor_layer_norm,
+             "TD7's actor has its own layers (SALE's embedding in, AvgL1Norm): it takes no "
+             "--exploration_noise param or --actor_layer_norm"),
             (self.actors == 0, "TD7 does not run with distributed actors (--actors): its "
              "policy checkpoints train in bursts at the learner's own episode ends; use "
              "--num_envs for several envs"),
@@ -316,6 +337,9 @@ def check_rules(c: DDPGConfig) -> None:
         (c.noise_decay_start <= c.noise_decay_end,
          f"need 0 <= noise_decay_start <= noise_decay_end, got {c.noise_decay_start} and "
          f"{c.noise_decay_end}"),
+        (not (c.exploration_noise == "param" and c.batch_norm),
+         "parameter noise perturbs an actor without batch norm: use --actor_layer_norm true "
+         "instead of --batch_norm"),
         (c.ray_address == "" or c.actors > 0,
          f"ray_address ({c.ray_address!r}) is used only with actors > 0: add --actors N"),
         (not (c.max_episode_steps and "max_episode_steps" in c.env_kwargs),

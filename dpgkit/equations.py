@@ -182,6 +182,26 @@ def ou_step(
     return x + theta * (mu - x) * dt + sigma * math.sqrt(dt) * noise
 
 
+def action_distance(action: Tensor, perturbed_action: Tensor) -> float:
+    """d(pi, pi~) = sqrt(1/(B D) * sum_i sum_k (mu(s_i)_k - mu~(s_i)_k)^2).
+
+    The root-mean-square distance between the actions of the actor mu and of its parameter-space
+    perturbation mu~ on a batch of B states (D action dimensions): Plappert et al. (2018),
+    "Parameter Space Noise for Exploration", section 3 (DDPG). Both (B, D), in [-1, 1].
+    """
+    return math.sqrt(torch.mean((action - perturbed_action) ** 2).item())
+
+
+def adapt_param_noise_scale(sigma: float, distance: float, delta: float, alpha: float) -> float:
+    """sigma_{k+1} = alpha * sigma_k if d(pi, pi~) <= delta, else sigma_k / alpha.
+
+    The adaptive scale of parameter-space noise (Plappert et al. 2018, section 3): the
+    perturbation grows while the perturbed actor acts closer to the actor than the target
+    distance delta, and shrinks while it acts farther (alpha = 1.01 in the paper).
+    """
+    return sigma * alpha if distance <= delta else sigma / alpha
+
+
 def scale_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """a_env = low + (a + 1) * (high - low) / 2.
 

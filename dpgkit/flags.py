@@ -1,6 +1,7 @@
 """The ``dpgkit`` command's flags: ``train`` gets one per config field, with the field's name,
 documentation, type and choices (:mod:`dpgkit.config`), plus the flags of a run (``--preset``,
-``--out``, ``--resume``, ...); ``plot``, ``export`` and ``eval`` have their own few.
+``--out``, ``--resume``, ...); ``plot``, ``export`` and ``eval`` have their own few, ``tune``
+its own in :mod:`dpgkit.tune_flags`.
 :mod:`dpgkit.cli` runs the commands.
 """
 
@@ -18,6 +19,7 @@ from dpgkit.config import RENAMED, TD7Config
 from dpgkit.fields import field_error
 from dpgkit.presets import PRESETS
 from dpgkit.reference import TD3_CURVES
+from dpgkit.tune_flags import add_tune_parser
 
 EXIT_BAD_INPUT = 2
 SHORT_FLAGS = {"env_id": "--env", "total_env_steps": "--steps"}
@@ -194,4 +196,5 @@ def build_parser() -> argparse.ArgumentParser:
                                "Needed when the checkpoint's env names a Python module "
                                "(module:Class or module:Id-v0): dpgkit imports such a module "
                                "only when you name it")
+    add_tune_parser(commands, _parse_kwargs)
     return parser

@@ -30,11 +30,14 @@ def fan_in_uniform_(layer: nn.Linear, bound: float | None = None) -> None:
     nn.init.uniform_(layer.bias, -bound, bound)
 
 
-def _hidden_block(in_features: int, out_features: int, batch_norm: bool) -> nn.Sequential:
+def _hidden_block(in_features: int, out_features: int, batch_norm: bool,
+                  layer_norm: bool = False) -> nn.Sequential:
     layer = nn.Linear(in_features, out_features)
     fan_in_uniform_(layer)
     if batch_norm:
         return nn.Sequential(layer, nn.BatchNorm1d(out_features), nn.ReLU())
+    if layer_norm:  # Plappert et al. 2018: normalised layers keep a perturbation's effect even
+        return nn.Sequential(layer, nn.LayerNorm(out_features), nn.ReLU())
     return nn.Sequential(layer, nn.ReLU())
 
 
@@ -54,6 +57,7 @@ class Actor(nn.Module):
         batch_norm: normalise the state input and every hidden layer (the paper's setting).
         final_init: the last layer's weights and biases are drawn from U(-final_init, final_init);
             0 means the fan-in rule U(+-1/sqrt(fan_in)) used by the other layers.
+        layer_norm: Linear, LayerNorm, ReLU in each hidden layer (with parameter noise).
     """
 
     def __init__(
@@ -63,12 +67,13 @@ class Actor(nn.Module):
         hidden: tuple[int, ...],
         batch_norm: bool = DDPGConfig.batch_norm,
         final_init: float = DDPGConfig.final_init,
+        layer_norm: bool = DDPGConfig.actor_layer_norm,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.BatchNorm1d(obs_dim)] if batch_norm else []
         sizes = (obs_dim, *hidden)
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
-            layers.append(_hidden_block(n_in, n_out, batch_norm))
+            layers.append(_hidden_block(n_in, n_out, batch_norm, layer_norm))
         layers += [_output_layer(sizes[-1], action_dim, final_init), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 

@@ -1,4 +1,5 @@
-"""Exploration noise added to the deterministic action: Ornstein-Uhlenbeck or Gaussian.
+"""Exploration noise added to the deterministic action: Ornstein-Uhlenbeck or Gaussian (or, in
+:mod:`dpgkit.param_noise`, noise in the actor's parameters instead).
 
 Both draw from their own ``numpy.random.Generator`` (never the global numpy RNG), so a run is
 reproducible from its seed. Each holds one independent process per environment: shape
@@ -9,6 +10,7 @@ import numpy as np
 
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import ou_step
+from dpgkit.param_noise import ParameterNoise
 
 
 class OrnsteinUhlenbeckNoise:
@@ -64,12 +66,17 @@ class GaussianNoise:
         return self.sigma * self.rng.standard_normal(self.shape)
 
 
-Noise = OrnsteinUhlenbeckNoise | GaussianNoise
+Noise = OrnsteinUhlenbeckNoise | GaussianNoise | ParameterNoise
 
 
 def make_noise(config: DDPGConfig, action_dim: int, rng: np.random.Generator,
                num_envs: int = DDPGConfig.num_envs) -> Noise:
-    """The exploration noise that ``config.exploration_noise`` names ('none': sigma = 0)."""
+    """The exploration noise that ``config.exploration_noise`` names ('none': sigma = 0;
+    'param': parameter-space noise, :mod:`dpgkit.param_noise`)."""
+    if config.exploration_noise == "param":
+        return ParameterNoise(config.gaussian_sigma, config.param_noise_initial_sigma,
+                              config.param_noise_alpha, config.param_noise_adapt_every_steps,
+                              config.param_noise_states, rng, num_envs)
     if config.exploration_noise == "ou":
         return OrnsteinUhlenbeckNoise(action_dim, config.ou_theta, config.ou_mu, config.ou_sigma,
                                       config.ou_dt, rng, num_envs)

@@ -42,6 +42,7 @@ from dpgkit.episode_replay import restore_episodes
 from dpgkit.errors import CheckpointError, DpgkitError, EnvFailed
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import OrnsteinUhlenbeckNoise
+from dpgkit.param_noise import ParameterNoise
 from dpgkit.replay import ReplayBuffer
 from dpgkit.td3 import TD3Agent
 from dpgkit.td7 import TD7Agent
@@ -114,11 +115,16 @@ def capture(run: Run) -> Checkpoint:
     if isinstance(acting.noise, OrnsteinUhlenbeckNoise):
         tensors["noise.x"] = torch.from_numpy(acting.noise.x.copy())
     tensors["obs"] = torch.from_numpy(np.asarray(acting.obs).copy())
+    param_noise = None
+    if isinstance(acting.noise, ParameterNoise):  # the perturbed copies, sigma, recent states
+        noise_tensors, param_noise = acting.noise.state()
+        tensors.update(noise_tensors)
     replay_arrays, replay_counters = replay.state()
     replay_tensors = {name: torch.from_numpy(value) for name, value in replay_arrays.items()}
     meta = {
         "config": config_to_dict(run.config), "env": run.env_info, **agent_meta,
         "td7": agent.counters() if isinstance(agent, TD7Agent) else None,
+        "param_noise": param_noise,
         "counters": {"env_steps": run.env_steps, "updates": agent.updates,
                      "episodes": run.episodes_done, "update_credit": run.update_credit,
                      "replay": replay_counters},
@@ -182,6 +188,8 @@ def _restore(run: Run, files: dict[str, dict[str, torch.Tensor]], meta: dict[str
         agent.load_counters(meta["td7"])
     if isinstance(acting.noise, OrnsteinUhlenbeckNoise):
         acting.noise.x = tensors["noise.x"].numpy().copy()
+    if isinstance(acting.noise, ParameterNoise):
+        acting.noise.load_state(tensors, meta["param_noise"], agent.actor)
 
     run.replay.load_state({name: value.numpy() for name, value in replay_tensors.items()},
                           counters["replay"])

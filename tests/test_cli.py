@@ -65,7 +65,7 @@ def test_train_writes_the_run_directory_and_eval_reads_it(tmp_path):
     (["--batch_size", "512", "--replay_size", "100"], "larger than replay_size"),
     (["--seed", "x"], "invalid int value"),
     (["--actor_hidden", "a,b"], "layer sizes"),
-    (["--exploration_noise", "pink"], "exploration_noise must be ou, gaussian or none"),
+    (["--exploration_noise", "pink"], "exploration_noise must be ou, gaussian, none or param"),
     (["--preset", "ddpg-fast"], "invalid choice"),
     (["--bf16", "true", "--fast_update", "false"], "bf16 runs on the fast path only"),
 ])

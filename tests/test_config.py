@@ -17,7 +17,7 @@ from dpgkit.presets import preset_config
 from dpgkit.prioritized import PrioritizedReplayBuffer
 from dpgkit.replay import ReplayBuffer
 
-OUTSIDE = {">= 1": 0, ">= 0": -1, "> 0": 0.0, "in [0, 1]": 1.5, "in (0, 1]": 0.0,
+OUTSIDE = {">= 1": 0, ">= 0": -1, "> 0": 0.0, "> 1": 1.0, "in [0, 1]": 1.5, "in (0, 1]": 0.0,
            "in [0, 2**62)": 2**62, "layer sizes": (64, 0), "JSON values": {"k": {1, 2}}}
 
 

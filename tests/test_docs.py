@@ -37,7 +37,7 @@ def test_the_tutorial_quotes_the_autograd_steps_verbatim():
     assert quoted == source_of(AutogradSteps, "critic_step", "actor_step")
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "plot", "export"])
+@pytest.mark.parametrize("command", ["train", "eval", "plot", "export", "tune"])
 def test_cli_md_shows_each_command_s_current_usage(command):
     """docs/cli.md shows `dpgkit COMMAND --help` as printed 100 columns wide (for train, its
     usage lines only)."""
