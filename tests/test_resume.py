@@ -116,6 +116,8 @@ def reference_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow  # 10 kill-and-resume rounds (about 140 s); the default suite keeps the
+# chained random-kill test of tests/test_faults.py, which kills and resumes one run again and again
 def test_sigkill_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path, reference_run):
     rng = random.Random(1234)
     for trial in range(10):
