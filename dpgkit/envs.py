@@ -70,8 +70,8 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     for warning in caught:  # those Python's filters let through, shown now
         warnings.showwarning(warning.message, warning.category, warning.filename,
                              warning.lineno, warning.file, warning.line)
-    if env_class is not None:  # checked under dpgkit's wrappers, which would fail on an old API
-        env = CheckedEnv(env, env_id)
+    env = CheckedEnv(env, env_id)  # every call checked once, under dpgkit's wrappers (an old-API
+    # env would fail inside them with an unpacking error instead of its own one-line message)
     env = flatten_structured(env, env_id)
     check_spaces(env, env_id)
     return limit_episodes(env, env_id, max_episode_steps)
@@ -141,7 +141,7 @@ def _env_class(env_id: str) -> type[gym.Env] | None:
 
 
 def _recorded_env(env_id: str, env_kwargs: dict[str, Any]) -> EpisodeRecorder:
-    return EpisodeRecorder(CheckedEnv(make_env(env_id, **env_kwargs), env_id))
+    return EpisodeRecorder(make_env(env_id, **env_kwargs))
 
 
 def make_vector_env(env_id: str, num_envs: int, mode: str,

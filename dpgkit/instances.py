@@ -42,7 +42,7 @@ from dpgkit.obs_layout import flatten_structured
 CHECK_STEPS = 10
 _CHECKERS = {"OrderEnforcing", "PassiveEnvChecker",  # they check calls, not the dynamics
              "DefaultTimeLimit",  # what make_env adds to an env without a limit (episode_limit)
-             "CheckedEnv"}  # and the API check it puts around an env class (env_checks)
+             "CheckedEnv"}  # and the API check it puts around every env (env_checks)
 
 
 def record(env: gym.Env) -> tuple[str, dict[str, Any]]:

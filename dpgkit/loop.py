@@ -33,7 +33,6 @@ from dpgkit.checkpoint import (
     write_checkpoint,
 )
 from dpgkit.config import DDPGConfig
-from dpgkit.env_checks import CheckedEnv
 from dpgkit.envs import (
     ActionScaler,
     env_info,
@@ -78,8 +77,7 @@ class Trainer:
         # code run inside the loop (an env, a callback) is reproducible, and are checkpointed.
         torch.manual_seed(config.seed)
         random.seed(config.seed)
-        self.eval_env = CheckedEnv(make_env(config.env_id, **config.env_arguments()),
-                                   config.env_id)  # a bad env fails here, as one line
+        self.eval_env = make_env(config.env_id, **config.env_arguments())  # a bad env fails here
         self.envs = make_vector_env(config.env_id, config.num_envs, config.vector_mode,
                                     config.env_arguments())
         obs_dim, action_dim = space_dims(self.eval_env)
