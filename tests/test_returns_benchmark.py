@@ -3,7 +3,10 @@ step nearer done (start, restart, resume or nothing), and the table and figure i
 run directories. It trains nothing here: run directories are written by hand."""
 
 import json
+import subprocess
 from pathlib import Path
+
+import pytest
 
 
 def fake_run(run_dir: Path, evals: list[tuple[int, float]], finished_at: int | None = None,
@@ -84,3 +87,15 @@ def test_an_unfinished_run_leaves_no_record(bench, tmp_path):
     fake_run(job.run_dir(tmp_path), [(5000, -9.0)], checkpoint=True)
     bench.keep_record(job, tmp_path, tmp_path / "record")
     assert not bench.record_path(job, tmp_path / "record").exists()
+
+
+def test_the_suites_records_are_not_ignored_by_git(bench):
+    """A record is only worth its name once committed: the repository's .gitignore ignores run
+    directories (``runs/``) everywhere but in the suite's record folder."""
+    root = Path(__file__).parent.parent
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    job = bench.Job("td3", "td3", "Hopper-v5", 0, 300_000)
+    path = bench.record_path(job, root / "bench" / "returns").relative_to(root)
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=root, check=False)
+    assert ignored.returncode == 1, f"{path} is ignored by .gitignore: records would not land"
