@@ -272,6 +272,10 @@ class TD7Config(TD3Config):
     checkpoint_early_episodes: int = setting(
         1, "Policy checkpoints: episodes that assess a policy before "
         "checkpoint_late_after_updates.", check=">= 1")
+    checkpoint_min_steps: int = setting(
+        1000, "Policy checkpoints: an assessment also lasts at least this many env steps (more "
+        "episodes where they are short: 5 on Pendulum; one 1,000-step MuJoCo episode as the "
+        "authors; 0: episodes only, as the authors' code).", check=">= 0")
     checkpoint_late_episodes: int = setting(
         20, "Policy checkpoints: episodes that assess a policy from "
         "checkpoint_late_after_updates on.", check=">= 1")
@@ -279,8 +283,9 @@ class TD7Config(TD3Config):
         750_000, "Policy checkpoints: the update count where the assessment grows to "
         "checkpoint_late_episodes and the checkpoint's score is reweighted.", check=">= 0")
     checkpoint_reset_weight: float = setting(
-        0.9, "Policy checkpoints: the checkpoint's score (its worst return) is multiplied by "
-        "this once, at checkpoint_late_after_updates.", check=">= 0")
+        0.9, "Policy checkpoints: the checkpoint's score (its worst return) drops by the "
+        "fraction 1 - this of its size, once, at checkpoint_late_after_updates.",
+        check="in [0, 1]")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -236,7 +236,7 @@ class TD7Agent(TD3Agent):
     def on_episode_end(self, length: int, episode_return: float, env_steps: int) -> int:
         """The checkpoint rule: count the episode into the current policy's assessment; if its
         worst return fell below the checkpoint's, end the assessment; if it played all its
-        episodes, checkpoint it. Either way return a burst, one update per env step since
+        episodes and env steps, checkpoint it. Either way return a burst, one update per env step since
         the last; else 0. The warm-up's episodes are not counted."""
         if self.warmup_end_env_steps is None:
             if env_steps > self.config.warmup_steps:
@@ -248,7 +248,8 @@ class TD7Agent(TD3Agent):
         self.assessed_env_steps += length
         self.min_return = min(self.min_return, episode_return)
         if should_checkpoint(self.min_return, self.best_min_return, self.assessed_episodes,
-                             self.max_assessed_episodes):
+                             self.max_assessed_episodes, self.assessed_env_steps,
+                             self.config.checkpoint_min_steps):
             self.best_min_return = self.min_return
             self.checkpoint_policy()
         elif not should_end_assessment(self.min_return, self.best_min_return):

@@ -19,7 +19,8 @@ from dpgkit.presets import preset_config
 from dpgkit.td7 import TD7Agent, make_agent
 
 OBS_DIM, ACTION_DIM, B = 3, 2, 16
-TINY = dict(actor_hidden=(16,), critic_hidden=(16,), zs_dim=8, encoder_hidden=16, batch_size=B)
+TINY = dict(actor_hidden=(16,), critic_hidden=(16,), zs_dim=8, encoder_hidden=16, batch_size=B,
+            checkpoint_min_steps=200)  # one Pendulum episode per assessment in these short runs
 
 
 def tiny_agent(**overrides) -> TD7Agent:
@@ -113,7 +114,8 @@ def test_lap_priorities_come_from_the_pre_step_td_errors():
 
 def test_the_checkpoint_rule_on_scripted_returns():
     agent = tiny_agent(warmup_steps=100, checkpoint_early_episodes=1, checkpoint_late_episodes=3,
-                       checkpoint_late_after_updates=0, checkpoint_reset_weight=0.5)
+                       checkpoint_late_after_updates=0, checkpoint_reset_weight=0.5,
+                       checkpoint_min_steps=0)
     assert agent.warming_up(0)
     assert agent.on_episode_end(50, -10.0, env_steps=50) == 0  # warm-up, not counted
     assert agent.on_episode_end(60, -10.0, env_steps=110) == 0  # ends the warm-up
@@ -123,18 +125,30 @@ def test_the_checkpoint_rule_on_scripted_returns():
     assert agent.on_episode_end(40, -5.0, env_steps=150) == 40
     assert agent.best_min_return == -5.0 and agent.checkpoint_actor.out.bias.eq(0.25).all()
     agent.update(batch())  # updates == 0 == checkpoint_late_after_updates: reweight, grow
-    assert agent.best_min_return == -2.5 and agent.max_assessed_episodes == 3
+    assert agent.best_min_return == -7.5 and agent.max_assessed_episodes == 3
     agent.actor.out.bias.data.fill_(0.5)
     assert agent.on_episode_end(30, -1.0, env_steps=180) == 0  # assessment goes on
     assert agent.on_episode_end(30, -2.0, env_steps=210) == 0
-    assert agent.on_episode_end(30, -3.0, env_steps=240) == 90  # below -2.5: ended early
-    assert agent.best_min_return == -2.5 and agent.checkpoint_actor.out.bias.eq(0.25).all()
-    for ret, due in ((-1.0, 0), (-2.0, 0), (-2.4, 90)):  # three episodes above -2.5
+    assert agent.on_episode_end(30, -8.0, env_steps=240) == 90  # below -7.5: ended early
+    assert agent.best_min_return == -7.5 and agent.checkpoint_actor.out.bias.eq(0.25).all()
+    for ret, due in ((-1.0, 0), (-2.0, 0), (-2.4, 90)):  # three episodes above -7.5
         assert agent.on_episode_end(30, ret, env_steps=300) == due
     assert agent.best_min_return == -2.4 and agent.checkpoint_actor.out.bias.eq(0.5).all()
     obs = np.ones(OBS_DIM, np.float32)
     assert np.array_equal(agent.deployed_act(obs), agent.deployed_policy()(
         torch.from_numpy(obs)[None]).detach().numpy()[0])
+
+
+def test_an_assessment_lasts_the_minimum_of_env_steps():
+    """Short episodes (40 steps) against a 100-step minimum: three episodes per assessment, and
+    the burst is all of their steps."""
+    agent = tiny_agent(warmup_steps=0, checkpoint_min_steps=100)
+    assert agent.on_episode_end(10, -50.0, env_steps=10) == 0  # ends the warm-up
+    assert agent.on_episode_end(40, -2.0, env_steps=50) == 0
+    assert agent.on_episode_end(40, -9.0, env_steps=90) == 0
+    assert agent.on_episode_end(40, -5.0, env_steps=130) == 120
+    assert agent.best_min_return == -9.0
+    assert agent.on_episode_end(40, -10.0, env_steps=170) == 40  # below -9: ends at once
 
 
 def test_without_checkpoints_it_learns_every_step_after_the_warm_up():
@@ -162,9 +176,10 @@ def run_td7(tmp_path, name: str, **overrides) -> tuple[dict, bytes]:
 
 
 def test_same_seed_same_bits_and_bursts_at_episode_ends(tmp_path):
-    (a, metrics_a), (b, metrics_b) = run_td7(tmp_path, "a"), run_td7(tmp_path, "b")
+    (a, metrics_a), (b, metrics_b) = (run_td7(tmp_path, name, checkpoint_min_steps=400)
+                                      for name in "ab")
     assert metrics_a == metrics_b and a["eval_return_mean"] == b["eval_return_mean"]
-    assert a["updates"] == 400  # warm-up to 200; bursts of 200 at 400 and 600
+    assert a["updates"] == 400  # warm-up to 200; one assessment of two episodes, a burst of 400
     (c, _), = [run_td7(tmp_path, "c", seed=1)]
     assert c["eval_return_mean"] != a["eval_return_mean"]
 
@@ -178,7 +193,8 @@ def test_cli_and_api_train_td7(tmp_path):
     assert main(["train", "--preset", "td7", "--steps", "600", "--warmup_steps", "100",
                  "--batch_size", "16", "--actor_hidden", "16", "--critic_hidden", "16",
                  "--zs_dim", "8", "--encoder_hidden", "16", "--eval_every_steps", "600",
-                 "--eval_episodes", "1", "--no-progress", "--out", str(tmp_path / "cli")]) == 0
+                 "--eval_episodes", "1", "--checkpoint_min_steps", "400", "--no-progress",
+                 "--out", str(tmp_path / "cli")]) == 0
     config = json.loads((tmp_path / "cli" / "config.json").read_text())
     assert config["algorithm"] == "td7" and config["zs_dim"] == 8
     assert main(["eval", str(tmp_path / "cli"), "--episodes", "1"]) == 0

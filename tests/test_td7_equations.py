@@ -132,17 +132,19 @@ def test_widened_value_range_grows_and_never_shrinks():
 # --- policy checkpoints: the rule on a scripted sequence of episode returns ----------------------
 
 
-def checkpoint_decisions(returns: list[float], best_min_return: float, max_episodes: int
-                         ) -> tuple[list[str], float]:
-    """Play the episode returns through TD7's rule (the authors' maybe_train_and_checkpoint):
-    per episode 'end' (assessment ended early), 'checkpoint', or '' (assessment goes on)."""
+def checkpoint_decisions(returns: list[float], best_min_return: float, max_episodes: int,
+                         length: int = 1000, min_steps: int = 0) -> tuple[list[str], float]:
+    """Play the episode returns (each ``length`` env steps) through TD7's rule (the authors'
+    maybe_train_and_checkpoint, with dpgkit's minimum of env steps): per episode 'end'
+    (assessment ended early), 'checkpoint', or '' (assessment goes on)."""
     decisions, episodes, min_return = [], 0, float("inf")
     for episode_return in returns:
         episodes += 1
         min_return = min(min_return, episode_return)
         if should_end_assessment(min_return, best_min_return):
             decisions.append("end")
-        elif should_checkpoint(min_return, best_min_return, episodes, max_episodes):
+        elif should_checkpoint(min_return, best_min_return, episodes, max_episodes,
+                               episodes * length, min_steps):
             decisions.append("checkpoint")
             best_min_return = min_return
         else:
@@ -157,13 +159,13 @@ def test_checkpoint_rule_on_a_scripted_sequence_of_returns():
     decisions, best = checkpoint_decisions([-100.0, -150.0, -80.0, -80.0, -90.0], -1e8, 1)
     assert decisions == ["checkpoint", "end", "checkpoint", "checkpoint", "end"]  # a tie keeps up
     assert best == -80.0
-    # after steps_before_checkpointing: the score is reset with weight 0.9 (-80 -> -72: a higher
-    # bar for a negative score) and a policy plays up to 3 episodes here (20 in TD7)
+    # after steps_before_checkpointing: the score drops by 10% of its size (-80 -> -88) and a
+    # policy plays up to 3 episodes here (20 in TD7)
     best = reset_best_min_return(best, 0.9)
-    assert best == pytest.approx(-72.0)
+    assert best == pytest.approx(-88.0)
     decisions, best = checkpoint_decisions(
-        [-70.0, -60.0, -71.0,   # worst -71 >= -72 after 3 episodes: checkpoint, score -71
-         -50.0, -75.0,          # -75 < -71: ends after 2 episodes
+        [-70.0, -60.0, -87.0,   # worst -87 >= -88 after 3 episodes: checkpoint, score -87
+         -50.0, -95.0,          # -95 < -87: ends after 2 episodes
          -60.0, -65.0, -70.0,   # worst -70: checkpoint
          -10.0, -20.0],         # still being assessed
         best, 3)
@@ -171,6 +173,22 @@ def test_checkpoint_rule_on_a_scripted_sequence_of_returns():
     assert best == -70.0
 
 
+def test_a_lucky_short_episode_sets_no_bar_with_a_minimum_of_env_steps():
+    """Pendulum-like returns, 200-step episodes whose return depends on the start state. Counting
+    episodes only (the authors), the lucky -2 of an upright start becomes the bar and no later
+    policy is checkpointed; with at least 1,000 env steps per assessment (5 such episodes), the
+    bar is a policy's worst of 5 and better policies keep replacing it."""
+    returns = [-1400.0, -2.0, -900.0, -300.0, -250.0, -400.0, -120.0, -350.0, -200.0, -180.0,
+               -150.0, -300.0, -250.0, -220.0, -260.0]
+    decisions, best = checkpoint_decisions(returns, -1e8, 1, length=200)
+    assert best == -2.0 and decisions[2:].count("checkpoint") == 0
+    decisions, best = checkpoint_decisions(returns, -1e8, 1, length=200, min_steps=1000)
+    assert decisions == [""] * 4 + ["checkpoint"] + [""] * 4 + ["checkpoint"] + [""] * 4 + [
+        "checkpoint"]
+    assert best == -300.0
+
+
 def test_reset_best_min_return_by_hand():
     assert reset_best_min_return(200.0, 0.9) == pytest.approx(180.0)  # a lower bar
-    assert reset_best_min_return(-200.0, 0.9) == pytest.approx(-180.0)  # a higher bar
+    assert reset_best_min_return(-200.0, 0.9) == pytest.approx(-220.0)  # lower too (authors: -180)
+    assert reset_best_min_return(0.0, 0.9) == 0.0
