@@ -236,8 +236,8 @@ class TD7Agent(TD3Agent):
     def on_episode_end(self, length: int, episode_return: float, env_steps: int) -> int:
         """The checkpoint rule: count the episode into the current policy's assessment; if its
         worst return fell below the checkpoint's, end the assessment; if it played all its
-        episodes and env steps, checkpoint it. Either way return a burst, one update per env step since
-        the last; else 0. The warm-up's episodes are not counted."""
+        episodes and env steps, checkpoint it. Either way return a burst, one update per env
+        step since the last; else 0. The warm-up's episodes are not counted."""
         if self.warmup_end_env_steps is None:
             if env_steps > self.config.warmup_steps:
                 self.warmup_end_env_steps = env_steps
