@@ -13,8 +13,9 @@ from dpgkit.entry_path import drop_current_directory
 drop_current_directory()  # first: under python -m, the current directory is not importable
 
 from dpgkit.api import DDPG, TD3, TD7, load  # noqa: E402
-from dpgkit.config import DDPGConfig, TD3Config, TD7Config  # noqa: E402
+from dpgkit.config import DDPGConfig, TD3Config  # noqa: E402
 from dpgkit.presets import PRESETS, preset_config  # noqa: E402
+from dpgkit.td7_config import TD7Config  # noqa: E402
 from dpgkit.train import train  # noqa: E402
 from dpgkit.version import __version__  # noqa: E402
 

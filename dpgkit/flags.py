@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dpgkit.config import RENAMED, TD7Config
+from dpgkit.config import RENAMED
 from dpgkit.fields import field_error
 from dpgkit.presets import PRESETS
 from dpgkit.reference import TD3_CURVES
+from dpgkit.td7_config import TD7Config
 from dpgkit.tune_flags import add_tune_parser
 
 EXIT_BAD_INPUT = 2

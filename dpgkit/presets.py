@@ -8,8 +8,9 @@ import dataclasses
 import difflib
 from typing import Any
 
-from dpgkit.config import DDPGConfig, TD3Config, TD7Config, current_names, field_docs
+from dpgkit.config import DDPGConfig, TD3Config, current_names, field_docs
 from dpgkit.errors import ConfigError
+from dpgkit.td7_config import TD7Config
 
 # Fujimoto et al. 2018's settings for their re-tuned DDPG ("Our DDPG") and for TD3.
 _FUJIMOTO: dict[str, Any] = dict(

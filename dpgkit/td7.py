@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from dpgkit.agent import DDPGAgent, _optimizer, frozen_copy
 from dpgkit.autograd_steps import gradient_step
 from dpgkit.batch import Batch
-from dpgkit.config import DDPGConfig, TD7Config
+from dpgkit.config import DDPGConfig
 from dpgkit.equations import (
     actor_loss,
     clipped_double_q,
@@ -51,6 +51,7 @@ from dpgkit.obs_norm import make_obs_norm
 from dpgkit.replay import ReplayBuffer
 from dpgkit.td3 import TD3Agent
 from dpgkit.td3 import make_agent as make_ddpg_or_td3_agent
+from dpgkit.td7_config import TD7Config
 from dpgkit.td7_networks import SALEEncoder, TD7Actor, TD7Critic, TD7Policy
 
 COUNTERS = ("warmup_end_env_steps", "assessed_episodes", "assessed_env_steps", "min_return",

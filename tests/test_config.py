@@ -80,3 +80,21 @@ def test_renamed_fields_are_read_under_their_old_names(tmp_path):
                                       "--weights_every", "7"])
     assert (args.eval_every_steps, args.checkpoint_every_steps,
             args.publish_every_updates) == (500, 0, 7)
+
+
+def test_each_algorithm_s_config_class_is_registered_by_its_name():
+    """config.json's ``algorithm`` finds its class; a subclass that does not name an algorithm of
+    its own (a user's, say) does not take its parent's place."""
+    from dpgkit.config import CONFIG_CLASSES, config_from_dict, config_to_dict
+    from dpgkit.td7_config import TD7Config
+
+    assert CONFIG_CLASSES == {"ddpg": DDPGConfig, "td3": TD3Config, "td7": TD7Config}
+    for name, cls in CONFIG_CLASSES.items():
+        config = preset_config(name)
+        assert type(config) is cls and config_from_dict(config_to_dict(config)) == config
+
+    @dataclasses.dataclass(frozen=True)
+    class MyConfig(DDPGConfig):
+        pass
+
+    assert CONFIG_CLASSES["ddpg"] is DDPGConfig and MyConfig not in CONFIG_CLASSES.values()

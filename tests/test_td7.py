@@ -11,12 +11,12 @@ import torch
 import dpgkit
 from dpgkit.batch import Batch
 from dpgkit.cli import main
-from dpgkit.config import TD7Config
 from dpgkit.equations import lap_priority
 from dpgkit.errors import ConfigError, DpgkitError
 from dpgkit.lap import LAPReplayBuffer
 from dpgkit.presets import preset_config
 from dpgkit.td7 import TD7Agent, make_agent
+from dpgkit.td7_config import TD7Config
 
 OBS_DIM, ACTION_DIM, B = 3, 2, 16
 TINY = dict(actor_hidden=(16,), critic_hidden=(16,), zs_dim=8, encoder_hidden=16, batch_size=B,
