@@ -41,7 +41,8 @@ from dpgkit.reference import TD3_CURVE_STDS, TD3_CURVES, WARMUP_STEPS, published
 
 LOCOMOTION = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5")
 SMALL = ("InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Reacher-v5")
-EVAL = ["--eval_every", "5000", "--eval_episodes", "10"]  # as the TD3 paper evaluates
+EVAL = ["--eval_every", "5000", "--eval_episodes", "10"]  # as the TD3 and TD7 papers evaluate
+TD3_PAPER_PRESETS = ("td3", "our-ddpg")  # their warm-up: 10,000 steps on HalfCheetah, Ant
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,14 @@ class Job:
         return out / "runs" / self.label / self.env_id / f"seed{self.seed}"
 
     def train_args(self, out: Path) -> list[str]:
-        """``dpgkit train`` arguments that start this run (Fujimoto et al.'s warm-up per task)."""
-        warmup = WARMUP_STEPS.get(task_name(self.env_id), 1_000)
+        """``dpgkit train`` arguments that start this run: for the presets of the TD3 paper
+        (td3, our-ddpg), Fujimoto et al. 2018's warm-up per task; td7 keeps its preset's (the
+        TD7 authors' 25,000 steps on every task)."""
+        warmup = []
+        if self.preset in TD3_PAPER_PRESETS:
+            warmup = ["--warmup_steps", str(WARMUP_STEPS.get(task_name(self.env_id), 1_000))]
         return ["train", "--preset", self.preset, "--env", self.env_id, "--seed", str(self.seed),
-                "--steps", str(self.steps), "--warmup_steps", str(warmup), *EVAL, *self.flags,
+                "--steps", str(self.steps), *warmup, *EVAL, *self.flags,
                 "--out", str(self.run_dir(out)), "--no-progress"]
 
 

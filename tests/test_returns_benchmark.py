@@ -38,6 +38,7 @@ def test_each_run_gets_the_command_that_continues_it(bench, tmp_path):
     start = bench.command(jobs[3], tmp_path)
     assert "--overwrite" not in start and start[start.index("--warmup_steps") + 1] == "1000"
     assert bench.Job("td3", "td3", "Ant-v5", 0, 1).train_args(tmp_path)[10] == "10000"
+    assert "--warmup_steps" not in bench.Job("td7", "td7", "Ant-v5", 0, 1).train_args(tmp_path)
 
 
 def test_a_longer_budget_reopens_a_finished_run(bench, tmp_path):
