@@ -130,10 +130,15 @@ def check_values(meta: dict[str, Any]) -> None:
         _number(value, "rng python", low=0, high=2**32 - 1, integer=True)
     for key in ("warmup", "noise", "replay"):
         _check_generator(rng.get(key), f"rng {key}")
-    for k, episode in enumerate(_kind(meta.get("episodes"), list, "episodes")):
-        _kind(episode, dict, f"episodes[{k}]")
-        _number(episode.get("total_reward"), f"episodes[{k}] total_reward")
-        _number(episode.get("length"), f"episodes[{k}] length", low=0, integer=True)
+    unfinished = _kind(meta.get("unfinished_step", {"burst_left": 0, "episode_ends": []}),
+                       dict, "unfinished_step")  # absent in checkpoints from before it
+    _number(unfinished.get("burst_left"), "unfinished_step burst_left", low=0, integer=True)
+    for name, episodes in (("episodes", meta.get("episodes")),
+                           ("unfinished_step episode_ends", unfinished.get("episode_ends"))):
+        for k, episode in enumerate(_kind(episodes, list, name)):
+            _kind(episode, dict, f"{name}[{k}]")
+            _number(episode.get("total_reward"), f"{name}[{k}] total_reward")
+            _number(episode.get("length"), f"{name}[{k}] length", low=0, integer=True)
     for k, record in enumerate(_kind(meta.get("episode_records"), list, "episode_records")):
         _kind(record, dict, f"episode_records[{k}]")
         _kind(record.get("actions"), list, f"episode_records[{k}] actions")

@@ -98,6 +98,8 @@ class Trainer:
         self.last_eval = np.array([np.nan])
         self.target_reached: dict[str, float] | None = None  # env_steps, seconds: first reached
         self.eval_pending = False  # an evaluation was due and has not been recorded yet
+        self.burst_left = 0  # TD7: updates still due from an episode end (a stop came first)
+        self.episode_ends_left: list[Episode] = []  # ended episodes not yet through the agent
         noise.reset()
         self.acting = Acting(config, self.envs, obs, self.agent, noise, noise.sigma, warmup_rng)
         self.started = time.perf_counter()
@@ -111,9 +113,16 @@ class Trainer:
     @property
     def budget_reached(self) -> bool:
         """Whether the run is over: it has made its ``total_env_steps``, or an evaluation
-        reached ``target_return`` (with ``stop_at_target``)."""
-        return self.env_steps >= self.config.total_env_steps or (
-            self.config.stop_at_target and self.target_reached is not None)
+        reached ``target_return`` (with ``stop_at_target``), and its last step is complete."""
+        return not self.step_unfinished and (
+            self.env_steps >= self.config.total_env_steps
+            or (self.config.stop_at_target and self.target_reached is not None))
+
+    @property
+    def step_unfinished(self) -> bool:
+        """A stop signal came during a step's training burst (TD7: up to 20,000 updates):
+        the step stopped there, and its rest is due first (checkpointed with the run)."""
+        return self.burst_left > 0 or bool(self.episode_ends_left)
 
     def step(self) -> dict[str, float]:
         """One step of every env, its transitions into the replay, the updates due, an
@@ -122,7 +131,8 @@ class Trainer:
         Returns what is worth showing: ``episode_return`` when an episode ended,
         ``eval_return_mean`` when an evaluation ran.
         """
-        steps_before, events = self.env_steps, {}
+        if self.step_unfinished:  # the run resumed from a stop in the middle of a step
+            return self.finish_step()
         with resume.rewound_on_env_failure(self):  # then a checkpoint of the last step holds
             transition, ended = self.acting.step(self.env_steps)
         self._check_finite(self.env_steps + self.config.num_envs,
@@ -130,13 +140,28 @@ class Trainer:
         self.replay.add(*transition)
         self.agent.obs_norm.update(transition.obs)  # with normalize_obs: the states acted on
         self.env_steps += self.config.num_envs
-        for _, episode in ended:
-            events["episode_return"] = self.record_episode(episode)
-            for _ in range(self.agent.on_episode_end(episode.length, episode.total_reward,
-                                                     self.env_steps)):
-                self.update_once()  # TD7: a training burst at the episode's end
+        self.episode_ends_left = [episode for _, episode in ended]
+        return self.finish_step()
+
+    def finish_step(self) -> dict[str, float]:
+        """The rest of a step once its transitions are stored: each ended episode's row and
+        the updates the agent asks for at its end (TD7: a training burst), the updates due per
+        step, then the evaluation and checkpoint due. A stop signal ends a burst between two
+        updates; what is left of the step is then checkpointed and done first on resume."""
+        events = {}
+        while self.step_unfinished:
+            if self.burst_left == 0:
+                episode = self.episode_ends_left.pop(0)
+                events["episode_return"] = self.record_episode(episode)
+                self.burst_left = self.agent.on_episode_end(episode.length, episode.total_reward,
+                                                            self.env_steps)
+            elif self.stop_signal is not None:
+                return events
+            else:
+                self.update_once()
+                self.burst_left -= 1
         self.learn(self.config.num_envs)
-        return {**events, **self.periodic(steps_before)}
+        return {**events, **self.periodic(self.env_steps - self.config.num_envs)}
 
     def record_episode(self, episode: Episode) -> float:
         """Count a finished training episode and write its row; return its return."""

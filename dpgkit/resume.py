@@ -6,7 +6,8 @@ puts it into the captured state; :func:`capture` turns a running Trainer into te
 JSON. Besides the networks and optimisers this covers the replay buffer, the noise processes,
 every random generator (numpy's, torch's, TD3's smoothing noise, and each env's through its
 episode record), the counters (with TD7's: warm-up end, checkpoint statistics, value range),
-the running update statistics, when the target return was first reached, and the length of
+the running update statistics, when the target return was first reached, what is left of a
+step that a stop signal cut in its training burst (TD7), and the length of
 ``metrics.csv`` at the time. The observation statistics of ``normalize_obs`` are a module of the
 agent's (``obs_norm``), saved with its networks. Resume touches a Trainer only through the
 attributes of :class:`Run`.
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from dpgkit import rundir
-from dpgkit.acting import Acting
+from dpgkit.acting import Acting, Episode
 from dpgkit.agent import DDPGAgent
 from dpgkit.checkpoint import (
     agent_tensors,
@@ -71,6 +72,8 @@ class Run(Protocol):
     last_eval: np.ndarray
     target_reached: dict[str, float] | None
     eval_pending: bool
+    burst_left: int
+    episode_ends_left: list[Episode]
     writer: MetricsWriter
     started: float
 
@@ -137,6 +140,8 @@ def capture(run: Run) -> Checkpoint:
         "last_eval": run.last_eval.tolist(),
         "target_reached": run.target_reached,
         "eval_pending": bool(run.eval_pending),
+        "unfinished_step": {"burst_left": run.burst_left,  # a stop during a training burst
+                            "episode_ends": [asdict(e) for e in run.episode_ends_left]},
         "metrics_bytes": run.writer.bytes_written(),
         "wall_seconds": time.perf_counter() - run.started,
     }
@@ -208,6 +213,10 @@ def _restore(run: Run, files: dict[str, dict[str, torch.Tensor]], meta: dict[str
     run.last_eval = np.asarray(meta["last_eval"], dtype=np.float64)
     run.target_reached = meta.get("target_reached")  # absent in checkpoints from before it
     run.eval_pending = bool(meta.get("eval_pending", False))  # older checkpoints lack it
+    unfinished = meta.get("unfinished_step") or {"burst_left": 0, "episode_ends": []}
+    run.burst_left = int(unfinished["burst_left"])
+    run.episode_ends_left = [Episode(float(e["total_reward"]), int(e["length"]))
+                             for e in unfinished["episode_ends"]]
 
     acting.obs = restore_episodes(acting.envs, meta["episode_records"])
     if not np.array_equal(acting.obs, tensors["obs"].numpy()):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from dpgkit import stops
 from dpgkit.checkpoint import find_checkpoint, list_checkpoints, read_checkpoint
 from dpgkit.presets import preset_config
 from dpgkit.train import Trainer, train
@@ -69,6 +70,41 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, preset, overr
         crashed.step()
     crashed.close()
     assert find_checkpoint(tmp_path / "resumed").name.endswith(f"{stop_at:012d}")
+    train(None, tmp_path / "resumed", QUIET, progress=False)
+    assert_same_run(tmp_path / "whole", tmp_path / "resumed")
+
+
+def test_a_stop_in_a_td7_burst_ends_it_between_updates_and_the_resume_finishes_it(tmp_path):
+    """TD7 trains in bursts at episode ends (up to 20,000 updates late in a run): a stop signal
+    ends a burst between two updates, the checkpoint holds the rest of the step (the burst's
+    updates left, the ended episodes not yet through the rule), and the resumed run finishes
+    it first, ending bit-identical to a run never stopped. Two envs: at env step 800 both
+    episodes end, and the stop comes in the first one's burst, with the second one's left."""
+    config = preset_config("td7", **{
+        **SMALL, "total_env_steps": 1000, "num_envs": 2, "actor_hidden": (32,),
+        "critic_hidden": (32,), "zs_dim": 16, "encoder_hidden": 32,
+        "target_update_every_updates": 50, "checkpoint_min_steps": 200})
+    train(config, tmp_path / "whole", QUIET, progress=False)
+
+    stopped_run = Trainer(config, tmp_path / "resumed")
+    update = stopped_run.agent.update
+
+    def update_then_signal(batch):
+        info = update(batch)
+        if stopped_run.agent.updates == 250:  # the 50th update of the burst at env step 800
+            stopped_run.stop_signal = signal.SIGTERM
+        return info
+
+    stopped_run.agent.update = update_then_signal
+    while stopped_run.stop_signal is None:
+        stopped_run.step()
+    assert stopped_run.env_steps == 800 and stopped_run.step_unfinished
+    assert not stopped_run.budget_reached
+    stops.stopped(stopped_run)
+    _, meta = read_checkpoint(find_checkpoint(tmp_path / "resumed"))
+    assert find_checkpoint(tmp_path / "resumed").name.endswith("000000000800")
+    assert meta["unfinished_step"]["burst_left"] == 150
+    assert len(meta["unfinished_step"]["episode_ends"]) == 1
     train(None, tmp_path / "resumed", QUIET, progress=False)
     assert_same_run(tmp_path / "whole", tmp_path / "resumed")
 
