@@ -27,6 +27,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -130,20 +131,23 @@ def state(job: Job, out: Path, record: Path | None = None) -> str:
     return "restart" if run_dir.exists() else "new"
 
 
-def command(job: Job, out: Path) -> list[str]:
-    """The command that takes ``job`` one step nearer done from where it stands."""
+def command(job: Job, out: Path, threads: int = 1) -> list[str]:
+    """The command that takes ``job`` one step nearer done from where it stands. ``threads``
+    (torch's) applies to a run it starts; a resumed run keeps its own."""
     how = state(job, out)
     if how == "resume":
         args = ["train", "--resume", str(job.run_dir(out)), "--steps", str(job.steps),
                 "--no-progress"]
     else:
         args = job.train_args(out) + (["--overwrite"] if how == "restart" else [])
+        args += ["--torch_threads", str(threads)] if threads != 1 else []
     return [sys.executable, "-m", "dpgkit", *args]
 
 
-def run(job: Job, out: Path) -> tuple[Job, int, str]:
+def run(job: Job, out: Path, threads: int = 1) -> tuple[Job, int, str]:
     """Run (or continue) one job; its output goes to ``<run dir>.log``, which stays locked while
-    it runs, so a second benchmark on the same folder skips it instead of running it twice."""
+    it runs, so a second benchmark on the same folder skips it instead of running it twice.
+    Each start or resume writes a line there with the commit that runs it."""
     log = job.run_dir(out).with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as stream:
@@ -151,12 +155,20 @@ def run(job: Job, out: Path) -> tuple[Job, int, str]:
             fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return job, 0, "running elsewhere"
-        how, cmd = state(job, out), command(job, out)
-        stream.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {how}: {shlex.join(cmd)}\n")
+        how, cmd = state(job, out), command(job, out, threads)
+        stream.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {how} at {_commit()}: "
+                     f"{shlex.join(cmd)}\n")
         stream.flush()
         code = subprocess.run(cmd, stdout=stream, stderr=subprocess.STDOUT,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+                              env={**os.environ, "OMP_NUM_THREADS": str(threads)}).returncode
     return job, code, how
+
+
+def _commits(log: Path) -> str:
+    """The commits that ran a run (its log's start and resume lines), else this checkout's."""
+    text = log.read_text() if log.is_file() else ""
+    found = re.findall(r"^# \S+ \S+ \w+ at (\S+): ", text, flags=re.MULTILINE)
+    return ", ".join(dict.fromkeys(found)) or _commit()
 
 
 # --- results -------------------------------------------------------------------------------
@@ -201,7 +213,7 @@ def collect(jobs: list[Job], out: Path, record: Path | None = None) -> list[dict
                      "wall_seconds": summary.get("wall_seconds"),
                      "steps_per_second": summary.get("steps_per_second"),
                      "command": shlex.join(["dpgkit", *job.train_args(Path("OUT"))]),
-                     "commit": _commit(), "machine": machine()})
+                     "commit": _commits(log), "machine": machine()})
     return runs
 
 
@@ -357,6 +369,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-2")
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1, help="runs at a time")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of each run it starts (workers x threads <= cores)")
     parser.add_argument("--out", type=Path, required=True,
                         help="the working folder: run directories with their checkpoints")
     parser.add_argument("--record", type=Path, default=None,
@@ -383,7 +397,7 @@ def main() -> None:
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done; running {len(todo)} with "
               f"{args.workers} worker(s)", flush=True)
         with ThreadPoolExecutor(args.workers) as pool:
-            futures = [pool.submit(run, job, args.out) for job in todo]
+            futures = [pool.submit(run, job, args.out, args.threads) for job in todo]
             for future in as_completed(futures):
                 job, code, how = future.result()
                 print(f"{time.strftime('%H:%M:%S')} {job.label} {job.env_id} seed {job.seed} "

@@ -100,3 +100,16 @@ def test_the_suites_records_are_not_ignored_by_git(bench):
     path = bench.record_path(job, root / "bench" / "returns").relative_to(root)
     ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=root, check=False)
     assert ignored.returncode == 1, f"{path} is ignored by .gitignore: records would not land"
+
+
+def test_a_record_names_the_commits_that_ran_it_and_threads_reach_new_runs(bench, tmp_path):
+    job = bench.Job("td7", "td7", "Hopper-v5", 0, 10_000)
+    fake_run(job.run_dir(tmp_path), [(5000, 1.0), (10_000, 2.0)], finished_at=10_000)
+    job.run_dir(tmp_path).with_suffix(".log").write_text(
+        "\n# 2026-12-03 08:00:00 new at abc1234: python -m dpgkit train\nstep 5000\n"
+        "\n# 2026-12-03 09:00:00 resume at def5678: python -m dpgkit train --resume R\n")
+    assert bench.collect([job], tmp_path)[0]["commit"] == "abc1234, def5678"
+    fresh = bench.Job("td7", "td7", "Hopper-v5", 1, 10_000)
+    cmd = bench.command(fresh, tmp_path, threads=2)
+    assert cmd[cmd.index("--torch_threads") + 1] == "2"
+    assert "--torch_threads" not in bench.command(fresh, tmp_path)
