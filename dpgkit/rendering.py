@@ -21,17 +21,23 @@ from dpgkit.errors import EnvError
 
 
 @contextlib.contextmanager
-def _offscreen_sdl() -> Iterator[None]:
-    """SDL's dummy video driver while pygame starts (it picks its driver once, at its first
-    ``pygame.init``), unless the user chose a driver; the environment is restored after."""
-    chosen = "SDL_VIDEODRIVER" in os.environ
-    if not chosen:
-        os.environ["SDL_VIDEODRIVER"] = "dummy"
+def _environment(**values: str) -> Iterator[None]:
+    """These environment variables, where the user set none, while the block runs; restored
+    after, so a later import in the same process (dm_control's renderer, PyOpenGL) is not
+    bound to them."""
+    unset = [name for name in values if name not in os.environ]
+    os.environ.update({name: values[name] for name in unset})
     try:
         yield
     finally:
-        if not chosen:
-            del os.environ["SDL_VIDEODRIVER"]
+        for name in unset:
+            os.environ.pop(name, None)
+
+
+def _offscreen_sdl() -> contextlib.AbstractContextManager[None]:
+    """SDL's dummy video driver while pygame starts (it picks its driver once, at its first
+    ``pygame.init``), unless the user chose a driver."""
+    return _environment(SDL_VIDEODRIVER="dummy")
 
 
 def has_display() -> bool:
@@ -47,16 +53,17 @@ def make_video_env(env_id: str, video_dir: Path, env_kwargs: dict[str, Any] | No
     Works without a display: MuJoCo renders through OSMesa (Debian's ``libosmesa6``), classic
     control through pygame. A missing renderer is an EnvError that names what to install.
     """
-    if not has_display():  # software rendering, unless the user chose otherwise
-        os.environ.setdefault("MUJOCO_GL", "osmesa")
-        os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     from gymnasium.wrappers import RecordVideo
 
+    # software rendering without a display, unless the user chose otherwise: MuJoCo makes its
+    # OpenGL context at the first render, which the recorder's frames then reuse
+    software = {} if has_display() else {"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "osmesa"}
     try:
-        env = make_env(env_id, render_mode="rgb_array", **(env_kwargs or {}))
-        env.reset(seed=0)
-        with _offscreen_sdl():
-            frame = env.render()
+        with _environment(**software):
+            env = make_env(env_id, render_mode="rgb_array", **(env_kwargs or {}))
+            env.reset(seed=0)
+            with _offscreen_sdl():
+                frame = env.render()
     except EnvError:
         raise
     except Exception as error:  # the renderers raise many types (OpenGL, pygame, mujoco)

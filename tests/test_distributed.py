@@ -118,6 +118,7 @@ def test_weights_reach_actors_and_requests_stay_within_the_limit(local_ray, conf
         summary["updates"] * config.batch_size / summary["env_steps"])
 
 
+@pytest.mark.slow  # about 40 s: the default run keeps the distributed CLI and resume tests
 def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(local_ray, config,
                                                                     tmp_path):
     trainer = DistributedTrainer(dataclasses.replace(config, total_env_steps=100_000),

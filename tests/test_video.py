@@ -1,6 +1,7 @@
 """`dpgkit eval --video`: mp4 files without a display, and a clear error where rendering fails."""
 
 import ctypes.util
+import os
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,16 @@ def trained(tmp_path: Path, env: str) -> Path:
 
 def test_pendulum_video(tmp_path, capsys):
     pytest.importorskip("pygame", reason="classic-control rendering needs pygame")
+    before = set(os.environ)
     run = trained(tmp_path, "Pendulum-v1")
     assert main(["eval", str(run), "--episodes", "2", "--video", str(tmp_path / "v")]) == 0
     videos = sorted((tmp_path / "v").glob("*.mp4"))
     assert len(videos) == 2 and all(v.stat().st_size > 10_000 for v in videos)
     assert "videos: " in capsys.readouterr().out
+    # the renderer's settings do not outlive the video (dm_control or PyOpenGL imported later in
+    # this process would be bound to OSMesa, which this machine may not have)
+    for name in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "SDL_VIDEODRIVER"):
+        assert name not in os.environ or name in before
 
 
 @pytest.mark.skipif(ctypes.util.find_library("OSMesa") is None,
