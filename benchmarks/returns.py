@@ -254,17 +254,17 @@ def _short(machine_name: str) -> str:
 
 
 def table(runs: list[dict], commit: str) -> str:
-    """The markdown table: a row per (label, env) with the finished seeds' final evaluations."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    """The markdown table: a row per (label, env, budget) with the finished seeds' final
+    evaluations."""
+    groups: dict[tuple[str, str, int], list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["label"], r["env_id"]), []).append(r)
+        groups.setdefault((r["label"], r["env_id"], r["budget"]), []).append(r)
     lines = ["| preset (label) | task | env steps | seeds done | dpgkit final eval, mean +- std "
              "| per seed | TD3 published at that step (mean +- seed std) | ratio | at or above "
              "published mean - std | wall s per run | steps/s per run | machine |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (label, env_id), group in groups.items():
+    for (label, env_id, budget), group in groups.items():
         done = [r for r in group if r["done"]]
-        budget = group[0]["budget"]
         finals = [r["eval_return"][-1] for r in done if r["eval_return"]]
         pub = published_at(task_name(env_id), budget)
         mean = float(np.mean(finals)) if finals else None
