@@ -78,8 +78,8 @@ def mujoco_suite() -> list[Job]:
     authors' schedule, updates during the warm-up, whatever the preset's default), td3 on the
     short tasks, td3's first seed of each locomotion task (so a partial benchmark already has
     every task) with a first look at td7 on HalfCheetah at 100k among them (a 300k td7 run
-    takes about 3 hours of a core, longer than a sitting), the warm-up question on Walker2d,
-    td3's other seeds, then td7 beside td3 at the same budget, seed by seed."""
+    takes about 4 hours of a core, 2.5 of two: more than a sitting), the warm-up question on
+    Walker2d, td3's other seeds, then td7 beside td3 at the same budget, seed by seed."""
     def ddpg_pair(env: str) -> list[Job]:
         return [Job("our-ddpg", "our-ddpg", env, 0, 300_000, ("--update_during_warmup", "true")),
                 Job("our-ddpg-no-warmup-updates", "our-ddpg", env, 0, 300_000,
