@@ -22,6 +22,9 @@ from dpgkit.config import config_from_dict, config_to_dict
 from dpgkit.errors import CheckpointError, DpgkitError
 
 INTEGRITY = "integrity"
+NO_UNFINISHED_STEP = {"burst_left": 0, "episode_ends": []}
+"""``unfinished_step`` of a checkpoint whose last step was complete (and of older checkpoints,
+which lack the key)."""
 RESUMABLE = ("total_env_steps",)
 """The config fields a resume may change (``--steps``); any other difference from the run's
 ``config.json`` means the checkpoint is not this run's."""
@@ -130,8 +133,7 @@ def check_values(meta: dict[str, Any]) -> None:
         _number(value, "rng python", low=0, high=2**32 - 1, integer=True)
     for key in ("warmup", "noise", "replay"):
         _check_generator(rng.get(key), f"rng {key}")
-    unfinished = _kind(meta.get("unfinished_step", {"burst_left": 0, "episode_ends": []}),
-                       dict, "unfinished_step")  # absent in checkpoints from before it
+    unfinished = _kind(meta.get("unfinished_step", NO_UNFINISHED_STEP), dict, "unfinished_step")
     _number(unfinished.get("burst_left"), "unfinished_step burst_left", low=0, integer=True)
     for name, episodes in (("episodes", meta.get("episodes")),
                            ("unfinished_step episode_ends", unfinished.get("episode_ends"))):

@@ -36,6 +36,7 @@ from dpgkit.checkpoint import (
     run_of,
     usable_checkpoint,
 )
+from dpgkit.checkpoint_checks import NO_UNFINISHED_STEP
 from dpgkit.checkpoint_recovery import is_complete, recover
 from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
 from dpgkit.envs import describe_env
@@ -213,7 +214,7 @@ def _restore(run: Run, files: dict[str, dict[str, torch.Tensor]], meta: dict[str
     run.last_eval = np.asarray(meta["last_eval"], dtype=np.float64)
     run.target_reached = meta.get("target_reached")  # absent in checkpoints from before it
     run.eval_pending = bool(meta.get("eval_pending", False))  # older checkpoints lack it
-    unfinished = meta.get("unfinished_step") or {"burst_left": 0, "episode_ends": []}
+    unfinished = meta.get("unfinished_step", NO_UNFINISHED_STEP)  # older checkpoints lack it
     run.burst_left = int(unfinished["burst_left"])
     run.episode_ends_left = [Episode(float(e["total_reward"]), int(e["length"]))
                              for e in unfinished["episode_ends"]]
