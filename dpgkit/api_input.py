@@ -66,20 +66,39 @@ def made_env(env: gym.Env | str | None, config: DDPGConfig) -> Iterator[gym.Env]
         made.close()
 
 
+def _flat_vector(observation: Any, size: int) -> bool:
+    """Whether ``observation`` reads as numbers with a last axis of ``size`` (a tuple of floats
+    given for a Dict/Tuple-observing env's flat vector)."""
+    try:
+        obs = np.asarray(observation)
+    except ValueError:
+        return False
+    return obs.dtype.kind in "biuf" and obs.ndim in (1, 2) and obs.shape[-1] == size
+
+
 def checked_observation(observation: Any, env: dict[str, Any]) -> np.ndarray:
-    """``observation`` as float32, checked against the env's observation size."""
+    """``observation`` as float32 of shape (obs_dim,) or (B, obs_dim), checked against the
+    env's observation size; for an env that observes a Dict or Tuple, also its structure as the
+    env gives it (one observation, or a vector env's batch), flattened in the env's layout."""
     size = int(env["obs_dim"])
     expected = (f"expected an observation of shape ({size},) for {env['env_id']} or a batch "
                 f"(B, {size})")
-    if isinstance(observation, dict) and env.get("obs_layout"):  # as a Dict-observing env gives
+    layout = env.get("obs_layout")
+    pair = isinstance(observation, tuple) and len(observation) == 2 and isinstance(
+        observation[1], dict)
+    if layout and isinstance(observation, dict | tuple):  # as a Dict/Tuple-observing env gives
         try:
-            observation = flatten_observation(observation, env["obs_layout"])
+            observation = flatten_observation(observation, layout)
         except (KeyError, IndexError, TypeError, ValueError) as error:
-            raise DpgkitError(f"{expected}, or its Dict as the env gives it, with the parts "
-                              f"{describe_layout(env['obs_layout'])}; got a dict that does not "
-                              f"fit ({error!r})") from None
-    if isinstance(observation, tuple) and len(observation) == 2 and isinstance(
-            observation[1], dict):
+            if not (pair or _flat_vector(observation, size)):
+                kind = type(observation).__name__
+                raise DpgkitError(f"{expected}, or its structure as the env gives it (one "
+                                  f"observation or a vector env's batch), with the parts "
+                                  f"{describe_layout(layout)}; got a {kind} that does not "
+                                  f"fit ({error})") from None
+        else:
+            pair = False
+    if pair:
         raise DpgkitError(f"{expected}, got a pair (obs, info), what env.reset() returns: write "
                           "obs, info = env.reset()")
     try:

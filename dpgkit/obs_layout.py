@@ -76,14 +76,22 @@ def recorded_layout(env: gym.Env) -> list[dict[str, Any]] | None:
 
 def flatten_observation(observation: Any, layout: list[dict[str, Any]]) -> np.ndarray:
     """A structured observation (a dict or tuple, nested as the env gives it) as the flat
-    float32 vector of ``layout``: what the policy reads (the Python API's ``predict``)."""
+    float32 vector of ``layout``: what the policy reads (the Python API's ``predict``). A batch
+    as a vector env gives it (every part with a leading axis B) becomes the batch (B, obs_dim).
+    Raises ValueError (KeyError, IndexError for a missing part) when a part does not fit."""
     parts = []
     for part in layout:
         value = observation
         for key in part["key"].split("/"):
             value = value[int(key)] if isinstance(value, (tuple, list)) else value[key]
-        parts.append(np.asarray(value, dtype=np.float32).reshape(-1))
-    return np.concatenate(parts)
+        value = np.asarray(value, dtype=np.float32)
+        shape = tuple(part["shape"])
+        batch = value.shape[:value.ndim - len(shape)]
+        if len(batch) > 1 or value.ndim < len(shape) or value.shape[len(batch):] != shape:
+            raise ValueError(f"part {part['key']!r} has shape {value.shape}: expected {shape}, "
+                             f"or (B,) + {shape} for a batch")
+        parts.append(value.reshape(*batch, -1))
+    return np.concatenate(parts, axis=-1)
 
 
 def describe_layout(layout: list[dict[str, Any]] | None) -> str:

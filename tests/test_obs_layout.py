@@ -12,7 +12,7 @@ import dpgkit
 from dpgkit.checkpoint import find_checkpoint, read_checkpoint
 from dpgkit.cli import main
 from dpgkit.envs import check_fits, env_info, make_env
-from dpgkit.errors import EnvError
+from dpgkit.errors import DpgkitError, EnvError
 
 SHORT = ["--steps", "300", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden",
          "16", "--critic_hidden", "16", "--eval_every_steps", "300", "--eval_episodes", "1",
@@ -92,3 +92,31 @@ def test_the_python_api_takes_an_env_object_that_observes_a_dict(tmp_path):
     obs, _ = env.reset(seed=0)
     assert model.predict(obs)[0].shape == (2,)
     assert model.evaluate(episodes=1).shape == (1,)
+
+
+def test_predict_takes_a_tuple_and_a_vector_envs_batch_as_the_env_gives_them(tmp_path):
+    """A Tuple at the top of the space, and a vector env's batch of a nested Dict (every part
+    with a leading axis): each flattened as the env's layout says, row by row."""
+    small = dict(warmup_steps=50, batch_size=16, actor_hidden=(16,), critic_hidden=(16,),
+                 eval_every_steps=100, eval_episodes=1)
+    model = dpgkit.DDPG("dpgkit-test/TupleObs-v0", run_dir=tmp_path / "tuple", **small).learn(100)
+    obs = (np.array([4.0, 2.0], np.float32), np.array([[2.0]], np.float32))
+    np.testing.assert_array_equal(model.predict(obs)[0],
+                                  model.predict(np.array([4, 2, 2], np.float32))[0])
+    with pytest.raises(DpgkitError, match=r"a pair \(obs, info\)"):
+        model.predict(gym.make("dpgkit-test/TupleObs-v0").reset(seed=0))
+    with pytest.raises(DpgkitError, match=r"part '1' has shape \(2,\): expected \(1, 1\)"):
+        model.predict((np.zeros(2), np.zeros(2)))
+
+    nested = dpgkit.DDPG("dpgkit-test/NestedObs-v0", run_dir=tmp_path / "nested",
+                         **small).learn(100)
+    envs = gym.make_vec("dpgkit-test/NestedObs-v0", num_envs=3, vectorization_mode="sync")
+    batch, _ = envs.reset(seed=0)
+    batch, *_ = envs.step(envs.action_space.sample())
+    actions = nested.predict(batch)[0]
+    assert actions.shape == (3, 2)
+    for i in range(3):
+        one = {"count": batch["count"][i], "extra": (batch["extra"][0][i], batch["extra"][1][i])}
+        np.testing.assert_allclose(nested.predict(one)[0], actions[i], atol=1e-6)
+    with pytest.raises(DpgkitError, match=r"count \[0:2\].*part 'extra/1' has shape \(3, 4\)"):
+        nested.predict({"count": batch["count"], "extra": (batch["extra"][0], np.zeros((3, 4)))})

@@ -123,7 +123,8 @@ class NoSpacesEnv(gym.Env):
 
 
 class EndlessEnv(CountingEnv):
-    """Episodes that never end (no terminal state, and made by class: no time limit)."""
+    """CountingEnv with no time limit (made by class, not by id): its even episodes never end
+    by themselves; its odd ones terminate at step 3, as CountingEnv's do."""
 
 
 class NestedObsEnv(CountingEnv):
@@ -144,6 +145,24 @@ class NestedObsEnv(CountingEnv):
 
 
 gym.register("dpgkit-test/NestedObs-v0", entry_point=NestedObsEnv, max_episode_steps=5)
+
+
+class TupleObsEnv(CountingEnv):
+    """CountingEnv observing a Tuple at the top: ([episode, step], [[step]]), flattened by
+    dpgkit to [episode, step, step]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        box = gym.spaces.Box
+        self.observation_space = gym.spaces.Tuple((
+            box(-np.inf, np.inf, shape=(2,), dtype=np.float32),
+            box(-np.inf, np.inf, shape=(1, 1), dtype=np.float32)))
+
+    def _obs(self) -> tuple:
+        return super()._obs(), np.array([[self.t]], np.float32)
+
+
+gym.register("dpgkit-test/TupleObs-v0", entry_point=TupleObsEnv, max_episode_steps=5)
 
 
 class DiscretePartObsEnv(CountingEnv):
