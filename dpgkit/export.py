@@ -15,6 +15,12 @@ a Dict or Tuple, ``obs`` is the flat vector of :mod:`dpgkit.obs_layout` (``dpgki
 prints where each part lies). Asymmetric bounds work. Nothing else is needed to run it:
 no dpgkit, no Gymnasium, and for ONNX not even torch.
 
+Each file also says what it holds, as :func:`model_metadata` strings (dpgkit's version, the
+algorithm, env id, obs_dim, action_dim, the action bounds, the Dict/Tuple layout of the flat
+observation, the env steps trained): ONNX in the model's ``metadata_props``
+(``onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map``), TorchScript in
+the extra file ``dpgkit.json`` (``torch.jit.load(path, _extra_files={"dpgkit.json": ""})``).
+
 Formats:
 
 - ``onnx``: written by the torch.export-based exporter (``torch.onnx.export(..., dynamo=True)``,
@@ -33,6 +39,7 @@ Formats:
 import contextlib
 import copy
 import importlib.util
+import json
 import logging
 import os
 import warnings
@@ -124,6 +131,20 @@ def predict(agent: DDPGAgent, meta: dict[str, Any], obs: np.ndarray) -> np.ndarr
     return ActionScaler(*_bounds(meta)).to_env(agent.deployed_act(obs))
 
 
+def model_metadata(meta: dict[str, Any]) -> dict[str, str]:
+    """What an exported file records about its policy, from the checkpoint's metadata: each
+    value a string (lists as JSON), as ONNX's ``metadata_props`` require."""
+    env = meta["env"]
+    return {"dpgkit_version": str(meta.get("versions", {}).get("dpgkit", "")),
+            "algorithm": str(meta.get("config", {}).get("algorithm", "")),
+            "env_id": str(env.get("env_id", "")),
+            "obs_dim": str(env["obs_dim"]), "action_dim": str(env["action_dim"]),
+            "action_low": json.dumps(env["action_low"]),
+            "action_high": json.dumps(env["action_high"]),
+            "obs_layout": json.dumps(env.get("obs_layout") or []),
+            "env_steps": str(meta.get("counters", {}).get("env_steps", ""))}
+
+
 def export_policy(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
     """Write the policy of the run (or checkpoint) at ``run_dir`` in format ``fmt`` (``onnx`` or
     ``torchscript``) to ``output``, by default ``run_dir / "policy.onnx"`` or ``"policy.pt"``;
@@ -143,7 +164,7 @@ def export_policy(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
     writer = _write_onnx if fmt == "onnx" else _write_torchscript
     temporary = output.with_name(f".{output.name}.tmp")
     try:
-        writer(policy, example, temporary)
+        writer(policy, example, temporary, model_metadata(meta))
         os.replace(temporary, output)
     finally:
         temporary.unlink(missing_ok=True)
@@ -210,18 +231,27 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _write_onnx(policy: ExportedPolicy, example: Tensor, path: Path) -> None:
+def _write_onnx(policy: ExportedPolicy, example: Tensor, path: Path,
+                metadata: dict[str, str]) -> None:
     """``policy`` as one ONNX file (weights inside), input "obs", output "action", batch axis
-    dynamic, opset :data:`ONNX_OPSET`."""
+    dynamic, opset :data:`ONNX_OPSET`, ``metadata`` in its ``metadata_props``."""
+    import onnx
+
     batch = torch.export.Dim("batch")
     with _quiet_exporter():
         torch.onnx.export(policy, (example,), str(path), input_names=["obs"],
                           output_names=["action"], opset_version=ONNX_OPSET, dynamo=True,
                           dynamic_shapes={"obs": {0: batch}}, external_data=False,
                           verbose=False)
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, metadata)
+    onnx.save(model, str(path))
 
 
-def _write_torchscript(policy: ExportedPolicy, example: Tensor, path: Path) -> None:
-    """``policy`` traced to TorchScript and saved with ``torch.jit.save``."""
+def _write_torchscript(policy: ExportedPolicy, example: Tensor, path: Path,
+                       metadata: dict[str, str]) -> None:
+    """``policy`` traced to TorchScript and saved with ``torch.jit.save``, ``metadata`` as the
+    JSON extra file ``dpgkit.json``."""
     with _quiet_exporter(), torch.no_grad():
-        torch.jit.save(torch.jit.trace(policy, example), str(path))
+        torch.jit.save(torch.jit.trace(policy, example), str(path),
+                       _extra_files={"dpgkit.json": json.dumps(metadata)})

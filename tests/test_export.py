@@ -1,5 +1,6 @@
 """Exported policies (ONNX, TorchScript) give the env actions dpgkit itself would send."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,27 @@ def test_onnx_model_declares_its_interface(runs):
     assert in_dims[0].dim_param and not in_dims[0].dim_value, "batch axis must be dynamic"
     assert in_dims[1].dim_value == 2
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+def test_each_file_says_what_policy_it_holds(runs, tmp_path):
+    """The same strings in an ONNX model's metadata and a TorchScript file's dpgkit.json: a
+    deployment reads the env, the bounds and the observation's layout from the file alone."""
+    onnx_path = export_policy(runs["counting"], "onnx", tmp_path / "p.onnx")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    from_onnx = session.get_modelmeta().custom_metadata_map
+    extra = {"dpgkit.json": ""}
+    torch.jit.load(str(export_policy(runs["counting"], "torchscript", tmp_path / "p.pt")),
+                   _extra_files=extra)
+    assert from_onnx == json.loads(extra["dpgkit.json"])
+    assert from_onnx["env_id"] == "dpgkit-test/Counting-v0" and from_onnx["algorithm"] == "ddpg"
+    assert (from_onnx["obs_dim"], from_onnx["action_dim"], from_onnx["env_steps"]) == (
+        "2", "2", "300")
+    assert json.loads(from_onnx["action_low"]) == [-1.0, 0.0]
+    assert json.loads(from_onnx["action_high"]) == [3.0, 2.0]
+    assert json.loads(from_onnx["obs_layout"]) == [] and from_onnx["dpgkit_version"]
+    td7 = export_policy(runs["td7"], "onnx", tmp_path / "td7.onnx")
+    assert ort.InferenceSession(str(td7), providers=["CPUExecutionProvider"]).get_modelmeta(
+        ).custom_metadata_map["algorithm"] == "td7"
 
 
 @pytest.mark.parametrize("fmt, name", [("onnx", "policy.onnx"), ("torchscript", "policy.pt")])

@@ -7,6 +7,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import dpgkit
 from dpgkit.checkpoint import find_checkpoint, read_checkpoint
@@ -38,6 +39,7 @@ def test_a_part_that_is_not_a_box_is_refused():
         make_env("toy_envs:DiscretePartObsEnv", max_episode_steps=5)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_a_structured_run_trains_evaluates_and_exports(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--env", "dpgkit-test/NestedObs-v0", "--out", str(run), *SHORT]) == 0
@@ -47,6 +49,9 @@ def test_a_structured_run_trains_evaluates_and_exports(tmp_path, capsys):
     assert main(["export", str(run), "--format", "torchscript"]) == 0
     out = capsys.readouterr().out
     assert "flat vector of the env's Dict/Tuple: count [0:2], extra/0 [2:3], extra/1 [3:7]" in out
+    extra = {"dpgkit.json": ""}  # and the file says so itself
+    torch.jit.load(str(run / "policy.pt"), _extra_files=extra)
+    assert json.loads(json.loads(extra["dpgkit.json"])["obs_layout"]) == NESTED_LAYOUT
     # the Python API predicts from the Dict as the env gives it, or from the flat vector
     model = dpgkit.load(run)
     env = gym.make("dpgkit-test/NestedObs-v0")
