@@ -29,6 +29,7 @@ from torch import Tensor
 
 from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
+from dpgkit.agents import make_agent
 from dpgkit.checkpoint_checks import check_belongs, check_integrity, check_name, check_values
 from dpgkit.checkpoint_files import (  # noqa: F401  (dpgkit.checkpoint's names since version 1)
     FORMAT,
@@ -45,7 +46,6 @@ from dpgkit.checkpoint_files import (  # noqa: F401  (dpgkit.checkpoint's names 
 )
 from dpgkit.config import config_from_dict
 from dpgkit.errors import CheckpointError, DpgkitWarning
-from dpgkit.td7 import make_agent
 
 # --- the agent as tensors and JSON -------------------------------------------------------------
 

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from dpgkit.acting import Acting, Transition
+from dpgkit.agents import make_agent
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import make_vector_env
 from dpgkit.noise import make_noise
-from dpgkit.td7 import make_agent
 
 
 def actor_noise_factor(index: int, actors: int, spread: float) -> float:

@@ -26,6 +26,7 @@ import torch
 
 from dpgkit import resume, rundir
 from dpgkit.acting import Acting, Episode
+from dpgkit.agents import make_agent
 from dpgkit.checkpoint import (
     library_versions,
     prune_checkpoints,
@@ -48,7 +49,6 @@ from dpgkit.noise import make_noise
 from dpgkit.plotting import plot_curve
 from dpgkit.prioritized import PrioritizedReplayBuffer
 from dpgkit.target import target_record
-from dpgkit.td7 import make_agent
 
 
 def experience_streams(config: DDPGConfig) -> int:

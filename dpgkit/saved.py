@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
+from dpgkit.agents import make_agent
 from dpgkit.checkpoint import find_checkpoint, load_agent, resume_meta, step_checkpoint_dir
 from dpgkit.config import DDPGConfig, config_from_dict
 from dpgkit.errors import CheckpointError, DpgkitError
 from dpgkit.policy_file import is_policy_file, policy_path, read_policy
-from dpgkit.td3 import make_agent
 
 if TYPE_CHECKING:
     from dpgkit.loop import Trainer

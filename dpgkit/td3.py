@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from dpgkit.agent import DDPGAgent, frozen_copy
 from dpgkit.batch import Batch
-from dpgkit.config import DDPGConfig, TD3Config
+from dpgkit.config import TD3Config
 from dpgkit.equations import clipped_double_q, smoothed_target_action
 from dpgkit.networks import Critic
 
@@ -63,14 +63,3 @@ class TD3Agent(DDPGAgent):
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "critic2": self.critic2,
                 "critic2_target": self.critic2_target}
-
-
-def make_agent(obs_dim: int, action_dim: int, config: DDPGConfig) -> DDPGAgent:
-    """The agent of ``config``'s algorithm: TD3Agent for a TD3Config, else DDPGAgent (TD7's
-    is :func:`dpgkit.td7.make_agent`'s, which covers every algorithm)."""
-    if config.algorithm not in ("ddpg", "td3"):
-        raise ValueError(f"td3.make_agent builds DDPG and TD3 agents, not {config.algorithm}: "
-                         "use dpgkit.td7.make_agent")
-    if isinstance(config, TD3Config):
-        return TD3Agent(obs_dim, action_dim, config)
-    return DDPGAgent(obs_dim, action_dim, config)

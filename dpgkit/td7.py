@@ -28,10 +28,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dpgkit.agent import DDPGAgent, _optimizer, frozen_copy
+from dpgkit.agent import _optimizer, frozen_copy
 from dpgkit.autograd_steps import gradient_step
 from dpgkit.batch import Batch
-from dpgkit.config import DDPGConfig
 from dpgkit.equations import (
     actor_loss,
     clipped_double_q,
@@ -44,13 +43,10 @@ from dpgkit.equations import (
     value_clipped_td_target,
     widened_value_range,
 )
-from dpgkit.errors import memory_for
 from dpgkit.lap import LAPReplayBuffer
-from dpgkit.networks import mlp_parameters
 from dpgkit.obs_norm import make_obs_norm
 from dpgkit.replay import ReplayBuffer
 from dpgkit.td3 import TD3Agent
-from dpgkit.td3 import make_agent as make_ddpg_or_td3_agent
 from dpgkit.td7_config import TD7Config
 from dpgkit.td7_networks import SALEEncoder, TD7Actor, TD7Critic, TD7Policy
 
@@ -289,17 +285,3 @@ def _act(policy: nn.Module, obs_norm: nn.Module, obs: np.ndarray) -> np.ndarray:
     obs_t = torch.as_tensor(obs, dtype=torch.float32)
     action = policy(obs_norm(obs_t.reshape(-1, obs_t.shape[-1])))
     return action[0].numpy() if obs_t.ndim == 1 else action.numpy()
-
-
-def make_agent(obs_dim: int, action_dim: int, config: DDPGConfig) -> DDPGAgent:
-    """The agent of ``config``'s algorithm: TD7Agent for a TD7Config, else
-    :func:`dpgkit.td3.make_agent`'s (TD3Agent or DDPGAgent). Networks too large for this
-    machine's memory are a ConfigError, as a too large replay is."""
-    params = mlp_parameters([obs_dim, *config.actor_hidden, action_dim]) + 2 * mlp_parameters(
-        [obs_dim + action_dim, *config.critic_hidden, 1])
-    # online and target copies, gradients and Adam's two moments: about 5 float32 per parameter
-    with memory_for(f"an agent of {params:,} network parameters", 20.0 * params,
-                    "lower --actor_hidden and --critic_hidden"):
-        if isinstance(config, TD7Config):
-            return TD7Agent(obs_dim, action_dim, config)
-        return make_ddpg_or_td3_agent(obs_dim, action_dim, config)

@@ -9,12 +9,12 @@ from torch import nn
 
 import dpgkit.agent
 from dpgkit import autograd_steps, fastpath, torchops
+from dpgkit.agents import make_agent
 from dpgkit.autograd_steps import AutogradSteps
 from dpgkit.fastpath import HandWrittenSteps, supports
 from dpgkit.networks import Actor, Critic
 from dpgkit.presets import preset_config
 from dpgkit.replay import Batch
-from dpgkit.td3 import make_agent
 from tests.test_equations import huber_critic_loss, huber_critic_loss_grad
 
 OBS_DIM, ACTION_DIM, B = 5, 3, 64

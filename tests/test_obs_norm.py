@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import dpgkit
+from dpgkit.agents import make_agent
 from dpgkit.cli import main
 from dpgkit.collector import Collector
 from dpgkit.equations import merged_moments, normalized_obs
 from dpgkit.loop import Trainer
 from dpgkit.obs_norm import ObsNormalizer, Unnormalized
 from dpgkit.presets import preset_config
-from dpgkit.td7 import make_agent
 from dpgkit.train import train
 
 

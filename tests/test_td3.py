@@ -1,15 +1,21 @@
 """TD3's three changes, each checked on its own; everything else is DDPG's (tests/test_agent.py)."""
 
+import dataclasses
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch
 
+import dpgkit.config as config_module
 import dpgkit.td3 as td3_module
+from dpgkit.agents import make_agent
 from dpgkit.config import TD3Config
 from dpgkit.equations import clipped_double_q, smoothed_target_action
 from dpgkit.presets import preset_config
 from dpgkit.replay import Batch
-from dpgkit.td3 import TD3Agent, make_agent
+from dpgkit.td3 import TD3Agent
+from dpgkit.td7 import TD7Agent
 
 OBS_DIM, ACTION_DIM, B = 3, 2, 16
 
@@ -108,9 +114,17 @@ def test_actor_is_trained_on_the_first_critic_only(fast_update):
     assert all(p.grad is None or not p.grad.any() for p in agent.critic2.parameters())
 
 
-def test_make_agent_picks_the_algorithm_of_the_config():
+def test_make_agent_picks_the_algorithm_of_the_config(monkeypatch):
     assert type(make_agent(OBS_DIM, ACTION_DIM, preset_config("td3"))) is TD3Agent
     assert type(make_agent(OBS_DIM, ACTION_DIM, preset_config("our-ddpg"))).__name__ == "DDPGAgent"
+    assert type(make_agent(OBS_DIM, ACTION_DIM, preset_config("td7"))) is TD7Agent
+    monkeypatch.setattr(config_module, "CONFIG_CLASSES", dict(config_module.CONFIG_CLASSES))
+
+    @dataclasses.dataclass(frozen=True)
+    class MyTD3Config(TD3Config):  # a user's algorithm, with no agent of its own: TD3's
+        algorithm: ClassVar[str] = "my-td3-variant"
+
+    assert type(make_agent(OBS_DIM, ACTION_DIM, MyTD3Config())) is TD3Agent
     assert isinstance(preset_config("td3"), TD3Config)
 
 

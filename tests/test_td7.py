@@ -9,13 +9,14 @@ import pytest
 import torch
 
 import dpgkit
+from dpgkit.agents import make_agent
 from dpgkit.batch import Batch
 from dpgkit.cli import main
 from dpgkit.equations import lap_priority
 from dpgkit.errors import ConfigError, DpgkitError
 from dpgkit.lap import LAPReplayBuffer
 from dpgkit.presets import preset_config
-from dpgkit.td7 import TD7Agent, make_agent
+from dpgkit.td7 import TD7Agent
 from dpgkit.td7_config import TD7Config
 
 OBS_DIM, ACTION_DIM, B = 3, 2, 16

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from dpgkit import torchops
+from dpgkit.agents import make_agent
 from dpgkit.presets import preset_config
-from dpgkit.td3 import make_agent
 from tests.test_fastpath import ACTION_DIM, OBS_DIM, batches
 
 
