@@ -52,3 +52,9 @@ def speed() -> ModuleType:
 def bench() -> ModuleType:
     """benchmarks/returns.py."""
     return _benchmark_script("returns")
+
+
+@pytest.fixture(scope="module")
+def saturation() -> ModuleType:
+    """benchmarks/actor_saturation.py."""
+    return _benchmark_script("actor_saturation")

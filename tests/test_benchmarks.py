@@ -6,8 +6,10 @@ nothing here: timing belongs in the benchmark, never in a test.)"""
 
 import argparse
 
+import numpy as np
 import pytest
 
+import dpgkit
 import dpgkit.torchops
 
 
@@ -176,3 +178,18 @@ def test_the_update_measurement_runs_and_charges_the_flops_of_its_shapes(speed):
                                           "sample_s", "tiny_update_s", "square_gflops",
                                           "cpu_share"))
     assert {"load_start", "load_end"} <= set(record)
+
+
+def test_the_saturation_probe_reads_the_input_of_the_actors_tanh(saturation, tmp_path):
+    """u is what the actor's tanh receives (tanh(u) is the agent's action), traced at every
+    chunk of a short run, with the updates each chunk ran."""
+    rows = saturation.trace("td3", "Pendulum-v1", 0, 200, 100, 3, tmp_path / "run",
+                            warmup_steps=50, batch_size=16, actor_hidden=(8,),
+                            critic_hidden=(8,))
+    assert [row[0] for row in rows] == [100, 200] and 0 < rows[0][1] < rows[1][1]
+    assert all(low <= mean <= high for _, _, mean, low, high in rows)
+    model = dpgkit.load(tmp_path / "run")
+    obs = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    u = saturation.pre_tanh(model.agent, obs)
+    assert u.shape == (4, 1)
+    np.testing.assert_allclose(np.tanh(u), model.agent.deployed_act(obs), atol=1e-6)
