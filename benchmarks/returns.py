@@ -76,7 +76,8 @@ def mujoco_suite() -> list[Job]:
     """Issues 15 and 19's suite, in the order it runs: the our-ddpg warm-up question on
     HalfCheetah (seed 0 of each variant, side by side; the label ``our-ddpg`` is the TD3
     authors' schedule, updates during the warm-up, whatever the preset's default), td3 on the
-    short tasks, td3's first seed of each locomotion task (so a partial benchmark already has
+    short tasks (and InvertedDoublePendulum's seed 0 without updates during the warm-up, whose
+    actor saturated with them: benchmarks/actor_saturation.py), td3's first seed of each locomotion task (so a partial benchmark already has
     every task) with a first look at td7 on HalfCheetah at 100k among them (a 300k td7 run
     takes about 4 hours of a core, 2.5 of two: more than a sitting), the warm-up question on
     Walker2d, td3's other seeds, then td7 beside td3 at the same budget, seed by seed."""
@@ -90,6 +91,8 @@ def mujoco_suite() -> list[Job]:
 
     jobs = ddpg_pair("HalfCheetah-v5")
     jobs += [Job("td3", "td3", env, seed, 100_000) for env in SMALL for seed in range(3)]
+    jobs += [Job("td3-no-warmup-updates", "td3", "InvertedDoublePendulum-v5", 0, 100_000,
+                 ("--update_during_warmup", "false"))]  # seed 0's actor saturated with them
     first_td3 = locomotion("td3", range(1))
     jobs += first_td3[:2] + [Job("td7", "td7", "HalfCheetah-v5", 0, 100_000)] + first_td3[2:]
     jobs += ddpg_pair("Walker2d-v5") + locomotion("td3", range(1, 3))
