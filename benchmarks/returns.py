@@ -77,10 +77,11 @@ def mujoco_suite() -> list[Job]:
     HalfCheetah (seed 0 of each variant, side by side; the label ``our-ddpg`` is the TD3
     authors' schedule, updates during the warm-up, whatever the preset's default), td3 on the
     short tasks (and InvertedDoublePendulum's seed 0 without updates during the warm-up, whose
-    actor saturated with them: benchmarks/actor_saturation.py), td3's first seed of each locomotion task (so a partial benchmark already has
-    every task) with a first look at td7 on HalfCheetah at 100k among them (a 300k td7 run
-    takes about 4 hours of a core, 2.5 of two: more than a sitting), the warm-up question on
-    Walker2d, td3's other seeds, then td7 beside td3 at the same budget, seed by seed."""
+    actor saturated with them: benchmarks/actor_saturation.py), td3's first seed of each
+    locomotion task (so a partial benchmark already has every task) with a first look at td7
+    on HalfCheetah at 100k among them (a 300k td7 run takes about 4 hours of a core, 2.5 of
+    two: more than a sitting), the warm-up question on Walker2d, td3's other seeds, then td7
+    beside td3 at the same budget, seed by seed."""
     def ddpg_pair(env: str) -> list[Job]:
         return [Job("our-ddpg", "our-ddpg", env, 0, 300_000, ("--update_during_warmup", "true")),
                 Job("our-ddpg-no-warmup-updates", "our-ddpg", env, 0, 300_000,
@@ -397,7 +398,9 @@ def main() -> None:
     if not args.table_only:
         todo = [j for j in jobs if state(j, args.out, args.record) != "done"
                 and (args.only is None or args.only in f"{j.label}/{j.env_id}")]
-        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done; running {len(todo)} with "
+        done = sum(state(j, args.out, args.record) == "done" for j in jobs)
+        only = f" (those matching --only {args.only})" if args.only else ""
+        print(f"{done} of {len(jobs)} runs done; running {len(todo)}{only} with "
               f"{args.workers} worker(s)", flush=True)
         with ThreadPoolExecutor(args.workers) as pool:
             futures = [pool.submit(run, job, args.out, args.threads) for job in todo]
