@@ -48,6 +48,7 @@ from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import make_noise
 from dpgkit.plotting import plot_curve
 from dpgkit.prioritized import PrioritizedReplayBuffer
+from dpgkit.saturation import warn_if_saturated
 from dpgkit.target import target_record
 
 
@@ -98,6 +99,7 @@ class Trainer:
         self.last_eval = np.array([np.nan])
         self.target_reached: dict[str, float] | None = None  # env_steps, seconds: first reached
         self.eval_pending = False  # an evaluation was due and has not been recorded yet
+        self.warned_saturated = False  # dpgkit.saturation's warning, given once a run
         self.burst_left = 0  # TD7: updates still due from an episode end (a stop came first)
         self.episode_ends_left: list[Episode] = []  # ended episodes not yet through the agent
         noise.reset()
@@ -227,8 +229,16 @@ class Trainer:
         """Run the evaluation episodes (no noise, fixed start seeds) and record them. Until they
         are recorded, ``eval_pending`` says so (a stop signal may end them early)."""
         self.eval_pending = True
-        self.last_eval = evaluate(self.agent.deployed_act, self.eval_env, self.scaler,
+        actions: list[np.ndarray] = []  # mu(s) of every evaluation state, in [-1, 1]
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            actions.append(self.agent.deployed_act(obs))
+            return actions[-1]
+
+        self.last_eval = evaluate(act, self.eval_env, self.scaler,
                                   eval_seeds(self.config.seed, self.config.eval_episodes))
+        if not self.warned_saturated:  # once a run
+            self.warned_saturated = warn_if_saturated(np.array(actions), self.env_steps)
         self.writer.row(self.env_steps, updates=self.agent.updates,
                         eval_return_mean=self.last_eval.mean(),
                         eval_return_std=self.last_eval.std())

@@ -1,0 +1,45 @@
+"""A stuck actor, said out loud: the policy's tanh saturated in every state it was evaluated in.
+
+The actor is mu(s) = tanh(u(s)), and the policy gradient reaches u through tanh'(u) =
+1 - tanh(u)^2: where |u| > 7.25 that factor is below 4e-6 (|mu| within 1e-6 of the bound), and
+Adam's steps, scaled by the larger gradients it has seen, all but stop. An actor pushed there for
+every state in its first updates acts at the bound ever after, whatever the critic learns: the
+evaluation return is then the same at every evaluation, for the rest of the run.
+InvertedDoublePendulum-v5 with the ``td3`` preset (the paper's actor lr 1e-3) did this on 5 of
+10 seeds within 3,000 env steps, with or without updates during the warm-up, and on 1 of 10
+with lr 3e-4 (docs/presets.md, "A stuck actor"; the probe is ``benchmarks/actor_saturation.py``). :meth:`dpgkit.loop.Trainer.evaluate` calls
+:func:`warn_if_saturated` with the actions of each evaluation, so such a run says so instead of
+training on silently.
+"""
+
+import warnings
+
+import numpy as np
+
+from dpgkit.errors import DpgkitWarning
+
+SATURATED = 1.0 - 1e-6
+"""|mu| at or above this is saturated: |u| > 7.25, tanh'(u) < 4e-6."""
+
+
+def saturated_dimensions(actions: np.ndarray) -> list[int]:
+    """The action dimensions in which every row of ``actions`` (N, action_dim), in [-1, 1],
+    sits at a bound: |mu| >= :data:`SATURATED` (N >= 1)."""
+    actions = np.asarray(actions).reshape(len(actions), -1)
+    return [int(d) for d in np.flatnonzero(np.all(np.abs(actions) >= SATURATED, axis=0))]
+
+
+def warn_if_saturated(actions: np.ndarray, env_steps: int) -> bool:
+    """Warn (once per call that finds it) when :func:`saturated_dimensions` of the evaluation's
+    ``actions`` is not empty; return whether it warned."""
+    dims = saturated_dimensions(actions)
+    if not dims:
+        return False
+    where = ", ".join(f"{d} (at {'+' if np.asarray(actions)[0, d] > 0 else '-'}1)" for d in dims)
+    warnings.warn(f"at env step {env_steps} the actor's action dimension(s) {where} sat at the "
+                  f"bound in every one of the {len(actions)} states of the evaluation: its tanh "
+                  "is saturated there, the policy gradient has all but vanished, and the run "
+                  "may never leave it (the same evaluation return from now on). Restart with "
+                  "lower learning rates (td3: --actor_lr 3e-4 --critic_lr 3e-4) or another seed "
+                  "(docs/presets.md, 'A stuck actor')", DpgkitWarning, stacklevel=2)
+    return True
