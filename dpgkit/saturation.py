@@ -5,9 +5,10 @@ The actor is mu(s) = tanh(u(s)), and the policy gradient reaches u through tanh'
 Adam's steps, scaled by the larger gradients it has seen, all but stop. An actor pushed there for
 every state in its first updates acts at the bound ever after, whatever the critic learns: the
 evaluation return is then the same at every evaluation, for the rest of the run.
-InvertedDoublePendulum-v5 with the ``td3`` preset (the paper's actor lr 1e-3) did this on 5 of
-10 seeds within 3,000 env steps, with or without updates during the warm-up, and on 1 of 10
-with lr 3e-4 (docs/presets.md, "A stuck actor"; the probe is ``benchmarks/actor_saturation.py``). :meth:`dpgkit.loop.Trainer.evaluate` calls
+InvertedDoublePendulum-v5 with the ``td3`` preset (the paper's learning rates, 1e-3) did this
+on 5 of 10 seeds within 3,000 env steps, with or without updates during the warm-up, and on 1
+of 10 with 3e-4 (docs/presets.md, "A stuck actor"; the probe is
+``benchmarks/actor_saturation.py``). :meth:`dpgkit.loop.Trainer.evaluate` calls
 :func:`warn_if_saturated` with the actions of each evaluation, so such a run says so instead of
 training on silently.
 """
