@@ -361,7 +361,27 @@ def write_results(jobs: list[Job], out: Path, record: Path | None = None) -> str
     (into / "results.md").write_text(text)
     (into / "curves.json").write_text(json.dumps({"commit": commit, "runs": runs}) + "\n")
     figure(runs, into / "results.png")
+    embed_table(text, into.parent.parent / "docs" / "results.md")
     return text
+
+
+TABLE_START, TABLE_END = "<!-- returns table: start -->", "<!-- returns table: end -->"
+"""The markers between which docs/results.md holds the benchmark's table."""
+
+
+def embed_table(text: str, doc: Path) -> bool:
+    """Put the table rows of ``text`` (results.md's lines that start with '|') between the
+    markers of ``doc`` (docs/results.md, for a record folder in this repository); a document
+    without both markers is left alone. Returns whether it wrote."""
+    if not doc.is_file():
+        return False
+    current = doc.read_text()
+    if TABLE_START not in current or TABLE_END not in current:
+        return False
+    rows = "\n".join(line for line in text.splitlines() if line.startswith("|"))
+    head, rest = current.split(TABLE_START, 1)
+    doc.write_text(f"{head}{TABLE_START}\n{rows}\n{TABLE_END}{rest.split(TABLE_END, 1)[1]}")
+    return True
 
 
 def main() -> None:

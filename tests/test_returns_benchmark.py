@@ -113,3 +113,20 @@ def test_a_record_names_the_commits_that_ran_it_and_threads_reach_new_runs(bench
     cmd = bench.command(fresh, tmp_path, threads=2)
     assert cmd[cmd.index("--torch_threads") + 1] == "2"
     assert "--torch_threads" not in bench.command(fresh, tmp_path)
+
+
+def test_docs_results_md_holds_the_tables_rows_as_the_benchmark_wrote_them(bench, tmp_path):
+    """The committed docs/results.md carries bench/returns/results.md's table rows verbatim
+    (the benchmark writes them between its markers), and the writing replaces only that block."""
+    root = Path(__file__).resolve().parents[1]
+    rows = [line for line in (root / "bench/returns/results.md").read_text().splitlines()
+            if line.startswith("|")]
+    doc = (root / "docs/results.md").read_text()
+    block = doc.split(bench.TABLE_START, 1)[1].split(bench.TABLE_END, 1)[0]
+    assert block.strip().splitlines() == rows and len(rows) > 2
+    copy = tmp_path / "results.md"
+    copy.write_text(f"before\n{bench.TABLE_START}\nold\n{bench.TABLE_END}\nafter\n")
+    assert bench.embed_table("| a |\n|---|\n| 1 |\ntext\n", copy)
+    assert copy.read_text() == (f"before\n{bench.TABLE_START}\n| a |\n|---|\n| 1 |\n"
+                                f"{bench.TABLE_END}\nafter\n")
+    assert not bench.embed_table("| a |", tmp_path / "none.md")
