@@ -33,7 +33,7 @@ def saturated_dimensions(actions: np.ndarray) -> list[int]:
 def warn_if_saturated(actions: np.ndarray, env_steps: int) -> bool:
     """Warn (once per call that finds it) when :func:`saturated_dimensions` of the evaluation's
     ``actions`` is not empty; return whether it warned."""
-    dims = saturated_dimensions(actions)
+    dims = saturated_dimensions(actions) if len(actions) else []
     if not dims:
         return False
     where = ", ".join(f"{d} (at {'+' if np.asarray(actions)[0, d] > 0 else '-'}1)" for d in dims)

@@ -8,7 +8,7 @@ import torch
 
 import dpgkit
 from dpgkit.errors import DpgkitWarning
-from dpgkit.saturation import SATURATED, saturated_dimensions
+from dpgkit.saturation import SATURATED, saturated_dimensions, warn_if_saturated
 
 
 def test_a_dimension_is_saturated_when_every_state_sits_at_a_bound():
@@ -17,6 +17,7 @@ def test_a_dimension_is_saturated_when_every_state_sits_at_a_bound():
     assert saturated_dimensions(actions[:, 1:2]) == []
     assert saturated_dimensions(np.array([[1.0 - 2e-6]])) == []  # |u| about 7.1: not yet
     assert saturated_dimensions(np.tanh(np.array([[7.6], [-9.8]], np.float32))) == [0]
+    assert not warn_if_saturated(np.zeros((0, 2)), 100)  # no evaluation state: nothing to say
 
 
 def test_a_run_whose_actor_saturated_warns_once_and_names_the_dimension(tmp_path):
