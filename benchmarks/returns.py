@@ -416,9 +416,10 @@ def main() -> None:
         if recorded(job, args.record) is None and state(job, args.out) == "done":
             keep_record(job, args.out, args.record)
     if not args.table_only:
-        todo = [j for j in jobs if state(j, args.out, args.record) != "done"
+        finished = [state(j, args.out, args.record) == "done" for j in jobs]
+        todo = [j for j, over in zip(jobs, finished, strict=True) if not over
                 and (args.only is None or args.only in f"{j.label}/{j.env_id}")]
-        done = sum(state(j, args.out, args.record) == "done" for j in jobs)
+        done = sum(finished)
         only = f" (those matching --only {args.only})" if args.only else ""
         print(f"{done} of {len(jobs)} runs done; running {len(todo)}{only} with "
               f"{args.workers} worker(s)", flush=True)

@@ -66,16 +66,6 @@ def made_env(env: gym.Env | str | None, config: DDPGConfig) -> Iterator[gym.Env]
         made.close()
 
 
-def _flat_vector(observation: Any, size: int) -> bool:
-    """Whether ``observation`` reads as numbers with a last axis of ``size`` (a tuple of floats
-    given for a Dict/Tuple-observing env's flat vector)."""
-    try:
-        obs = np.asarray(observation)
-    except ValueError:
-        return False
-    return obs.dtype.kind in "biuf" and obs.ndim in (1, 2) and obs.shape[-1] == size
-
-
 def checked_observation(observation: Any, env: dict[str, Any]) -> np.ndarray:
     """``observation`` as float32 of shape (obs_dim,) or (B, obs_dim), checked against the
     env's observation size; for an env that observes a Dict or Tuple, also its structure as the
@@ -90,17 +80,26 @@ def checked_observation(observation: Any, env: dict[str, Any]) -> np.ndarray:
         try:
             observation = flatten_observation(observation, layout)
         except (KeyError, IndexError, TypeError, ValueError) as error:
-            if not (pair or _flat_vector(observation, size)):
-                kind = type(observation).__name__
-                raise DpgkitError(f"{expected}, or its structure as the env gives it (one "
-                                  f"observation or a vector env's batch), with the parts "
-                                  f"{describe_layout(layout)}; got a {kind} that does not "
-                                  f"fit ({error})") from None
+            if not pair:  # else a tuple of numbers given as the flat vector, or neither
+                try:
+                    return _flat_observation(observation, size, expected)
+                except DpgkitError:
+                    kind = type(observation).__name__
+                    raise DpgkitError(f"{expected}, or its structure as the env gives it (one "
+                                      f"observation or a vector env's batch), with the parts "
+                                      f"{describe_layout(layout)}; got a {kind} that does not "
+                                      f"fit ({error})") from None
         else:
             pair = False
     if pair:
         raise DpgkitError(f"{expected}, got a pair (obs, info), what env.reset() returns: write "
                           "obs, info = env.reset()")
+    return _flat_observation(observation, size, expected)
+
+
+def _flat_observation(observation: Any, size: int, expected: str) -> np.ndarray:
+    """``observation`` as a float32 (size,) or (B, size) array; DpgkitError saying ``expected``
+    for anything else."""
     try:
         obs = np.asarray(observation)
     except ValueError as error:
