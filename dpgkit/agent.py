@@ -17,6 +17,7 @@ with the chain rule written out by hand for these MLPs (:mod:`dpgkit.fastpath`);
 """
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -155,13 +156,21 @@ class DDPGAgent:
 
     def learns_every_step(self, env_steps: int) -> bool:
         """Whether the loop updates after each env step now: after warm-up (or during it, with
-        ``update_during_warmup``)."""
+        ``update_during_warmup``), unless updates come in bursts at episode ends."""
+        return not self.config.update_at_episode_end and self.past_warmup(env_steps)
+
+    def past_warmup(self, env_steps: int) -> bool:
+        """Whether updates are due at ``env_steps``: after warm-up, or always with
+        ``update_during_warmup``."""
         return self.config.update_during_warmup or env_steps > self.config.warmup_steps
 
     def on_episode_end(self, length: int, episode_return: float, env_steps: int) -> int:
-        """The updates to run now that a training episode ended: none (DDPG and TD3 update
-        after every env step)."""
-        return 0
+        """The updates to run now that a training episode of ``length`` steps ended: with
+        ``update_at_episode_end``, ``updates_per_step`` per step of it (the TD3 authors' 2018
+        schedule); else none (an update after every env step instead)."""
+        if not (self.config.update_at_episode_end and self.past_warmup(env_steps)):
+            return 0
+        return math.floor(length * self.config.updates_per_step)
 
     def deployed_policy(self) -> nn.Module:
         """The network that is evaluated, exported and deployed, obs -> action in [-1, 1]."""

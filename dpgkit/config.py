@@ -125,6 +125,10 @@ class DDPGConfig:
     updates_per_step: float = setting(
         1.0, "Updates (critic, actor, targets) per env step; fractions such as 0.5 allowed.",
         check="> 0")
+    update_at_episode_end: bool = setting(
+        False, "Update in a burst at each training episode's end, updates_per_step per env step "
+        "of the episode, instead of after each env step: the schedule of the TD3 authors' 2018 "
+        "code (main.py). With update_during_warmup, warm-up episodes get their burst too.")
 
     fast_update: bool = setting(
         True, "Compute the gradient steps by hand (dpgkit/fastpath.py) instead of through "
@@ -284,6 +288,9 @@ def check_rules(c: DDPGConfig) -> None:
          f"ray_address ({c.ray_address!r}) is used only with actors > 0: add --actors N"),
         (not (c.max_episode_steps and "max_episode_steps" in c.env_kwargs),
          "max_episode_steps is given twice (as a setting and in env_kwargs): give it once"),
+        (not (c.update_at_episode_end and c.actors > 0),
+         "update_at_episode_end needs the learner's own episodes: distributed actors (--actors) "
+         "send transitions, not episodes; drop one of the two"),
         (c.target_return is None or math.isfinite(c.target_return),
          f"target_return must be a finite number, got {c.target_return}"),
     ]

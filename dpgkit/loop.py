@@ -6,7 +6,7 @@ Per step of its envs, a :class:`Trainer` does:
                                                             # the true final obs at an episode end
     replay.add(s, a, r, s', terminated, truncated)
     for every episode that ended: a row of metrics.csv, and the updates the agent asks for
-                                               (TD7: a burst at each episode end)
+                                               (TD7, update_at_episode_end: a burst)
     agent.update(replay.sample(batch_size))    updates_per_step times (after warm-up, or
                                                from the first batch: update_during_warmup)
     evaluate and checkpoint when due
@@ -155,8 +155,9 @@ class Trainer:
             if self.burst_left == 0:
                 episode = self.episode_ends_left.pop(0)
                 events["episode_return"] = self.record_episode(episode)
-                self.burst_left = self.agent.on_episode_end(episode.length, episode.total_reward,
-                                                            self.env_steps)
+                burst = self.agent.on_episode_end(episode.length, episode.total_reward,
+                                                  self.env_steps)
+                self.burst_left = burst if len(self.replay) >= self.config.batch_size else 0
             elif self.stop_signal is not None:
                 return events
             else:

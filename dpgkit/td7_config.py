@@ -72,9 +72,10 @@ class TD7Config(TD3Config):
              "TD7's actor and critic have one width each: give one size, e.g. --actor_hidden "
              f"256 --critic_hidden 256 (got {self.actor_hidden} and {self.critic_hidden})"),
             (not (self.prioritized or self.n_step > 1 or self.batch_norm or self.bf16
-                  or self.update_during_warmup),
+                  or self.update_during_warmup or self.update_at_episode_end),
              "TD7 has its own replay (LAP) and schedule and runs on the autograd path: it takes "
-             "no --prioritized, --n_step, --batch_norm, --bf16 or --update_during_warmup"),
+             "no --prioritized, --n_step, --batch_norm, --bf16, --update_during_warmup or "
+             "--update_at_episode_end"),
             (self.exploration_noise != "param" and not self.actor_layer_norm,
              "TD7's actor has its own layers (SALE's embedding in, AvgL1Norm): it takes no "
              "--exploration_noise param or --actor_layer_norm"),

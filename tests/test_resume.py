@@ -56,6 +56,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     ("td3", {}, 300),                                    # TD3: twin critics, smoothing RNG, delay
     ("td3", {"num_envs": 2, "updates_per_step": 0.5}, 400),  # vector envs, fractional updates
     ("td3", {"prioritized": True, "n_step": 3}, 300),    # priorities, beta, n-step returns
+    ("td3", {"update_at_episode_end": True}, 300),       # bursts at episode ends (2018)
     ("td7", {"actor_hidden": (32,), "critic_hidden": (32,), "zs_dim": 16,  # TD7: encoders,
              "encoder_hidden": 32, "target_update_every_updates": 50}, 300),  # LAP, bursts
     ("ddpg", {"normalize_obs": True, "target_return": -1e5,  # observation statistics, and

@@ -161,7 +161,8 @@ def test_without_checkpoints_it_learns_every_step_after_the_warm_up():
 
 
 def test_td7_refuses_what_it_does_not_support():
-    for bad in (dict(actor_hidden=(16, 16)), dict(prioritized=True), dict(actors=2)):
+    for bad in (dict(actor_hidden=(16, 16)), dict(prioritized=True), dict(actors=2),
+                dict(update_at_episode_end=True)):
         with pytest.raises(ConfigError, match="TD7"):
             preset_config("td7", **bad)
     with pytest.raises(ConfigError, match="that is a TD7 setting"):

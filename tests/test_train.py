@@ -7,6 +7,7 @@ import pytest
 import safetensors.torch
 
 from dpgkit.checkpoint import find_checkpoint as newest
+from dpgkit.errors import ConfigError
 from dpgkit.presets import preset_config
 from dpgkit.train import Trainer, train
 
@@ -80,6 +81,31 @@ def test_update_during_warmup_starts_at_the_first_full_batch(tmp_path):
     assert trainer.agent.updates == 47
     actions = trainer.replay.transitions()["action"][:50]
     assert actions.min() < -0.8 and actions.max() > 0.8 and abs(actions.mean()) < 0.2
+
+
+@pytest.mark.parametrize("during_warmup, updates_per_step, expected", [
+    # episodes of 5, 3, 5, 3 steps end at env steps 5, 8, 13, 16; warm-up is the first 6
+    (True, 1.0, [0] * 4 + [5] * 3 + [8] * 5 + [13] * 3),  # the replay holds a batch
+    (False, 1.0, [0] * 7 + [3] * 5 + [8] * 3),                       # (4) from step 4 on
+    (False, 2.0, [0] * 7 + [6] * 5 + [16] * 3),
+])
+def test_update_at_episode_end_bursts_one_update_per_step_of_the_episode(
+        tmp_path, during_warmup, updates_per_step, expected):
+    """The TD3 authors' 2018 schedule: no update after an env step, updates_per_step times the
+    episode's length at its end (warm-up episodes too with update_during_warmup)."""
+    trainer = counting_trainer(tmp_path, batch_size=4, update_at_episode_end=True,
+                               update_during_warmup=during_warmup,
+                               updates_per_step=updates_per_step)
+    updates = []
+    for _ in range(15):
+        trainer.step()
+        updates.append(trainer.agent.updates)
+    assert updates == expected
+
+
+def test_update_at_episode_end_refuses_distributed_actors():
+    with pytest.raises(ConfigError, match="update_at_episode_end needs the learner's own"):
+        preset_config("td3", update_at_episode_end=True, actors=2)
 
 
 @pytest.mark.parametrize("batch_size, updates_per_step", [(4, 1.0), (7, 0.5), (5, 2.0)])
