@@ -10,7 +10,8 @@ Every run is one ``dpgkit train`` process into ``OUT/runs/<label>/<env>/seed<N>`
 with the same arguments, the benchmark skips finished runs, continues each unfinished one from
 its newest checkpoint with ``dpgkit train --resume`` (an interruption loses at most
 ``--checkpoint_every`` env steps) and starts the rest, ``--workers`` processes at a time. After
-every run and at the end it writes ``OUT/results.md`` (the table, with each row's command),
+every run and at the end it writes ``OUT/results.md`` (the table, with each row's command,
+and when each run first reached TD3's published return),
 ``OUT/results.png`` (a panel per task: mean +- std over seeds, TD3's published curve) and
 ``OUT/curves.json`` (every run's evaluation curve, enough to redraw the figure).
 
@@ -257,12 +258,18 @@ def _short(machine_name: str) -> str:
     return f"{model}, {rest.rsplit(',', 1)[-1].strip()}" if rest else model
 
 
-def table(runs: list[dict], commit: str) -> str:
-    """The markdown table: a row per (label, env, budget) with the finished seeds' final
-    evaluations."""
+def _groups(runs: list[dict]) -> dict[tuple[str, str, int], list[dict]]:
+    """The runs by (label, env, budget), in the order they come."""
     groups: dict[tuple[str, str, int], list[dict]] = {}
     for r in runs:
         groups.setdefault((r["label"], r["env_id"], r["budget"]), []).append(r)
+    return groups
+
+
+def table(runs: list[dict], commit: str) -> str:
+    """The markdown table: a row per (label, env, budget) with the finished seeds' final
+    evaluations."""
+    groups = _groups(runs)
     lines = ["| preset (label) | task | env steps | seeds done | dpgkit final eval, mean +- std "
              "| per seed | TD3 published at that step (mean +- seed std) | ratio | at or above "
              "published mean - std | wall s per run | steps/s per run | machine |",
@@ -299,6 +306,46 @@ def table(runs: list[dict], commit: str) -> str:
             lines.append(f"- {r['label']} / {r['env_id']}: `"
                          + r["command"].replace(f"--seed {r['seed']}", "--seed S")
                          .replace(f"seed{r['seed']}", "seedS") + "`")
+    return "\n".join(lines) + "\n"
+
+
+REACH_HEADING = "## Time to TD3's published return"
+
+
+def first_reached(steps: list[int], values: list[float], target: float) -> int | None:
+    """The env step of the first evaluation at or above ``target``, or None."""
+    return next((step for step, value in zip(steps, values, strict=True) if value >= target),
+                None)
+
+
+def reach_table(runs: list[dict]) -> str:
+    """When each finished run's evaluation first reached TD3's published mean at the longest
+    budget its task has here (300k on the locomotion tasks): the env steps, and the wall
+    seconds at the run's mean rate (a run's records keep its total wall time, not a clock per
+    evaluation)."""
+    longest: dict[str, int] = {}
+    for r in runs:
+        longest[r["env_id"]] = max(longest.get(r["env_id"], 0), r["budget"])
+    lines = [REACH_HEADING, "",
+             "| preset (label) | task | run's env steps | target: TD3 published mean at | env "
+             "steps to reach it, per seed | mean over seeds that reached | wall s to reach it, "
+             "per seed (at the run's mean rate) |",
+             "|---|---|---|---|---|---|---|"]
+    for (label, env_id, budget), group in _groups(runs).items():
+        done = [r for r in group if r["done"] and r["eval_return"]]
+        pub = published_at(task_name(env_id), longest[env_id])
+        if not done or pub is None:
+            continue
+        reached = [first_reached(r["steps"], r["eval_return"], pub[0]) for r in done]
+        seconds = [None if step is None or not r["wall_seconds"]
+                   else step / r["budget"] * r["wall_seconds"]
+                   for step, r in zip(reached, done, strict=True)]
+        hits = [step for step in reached if step is not None]
+        lines.append(
+            f"| {label} | {env_id} | {budget:,} | {_fmt(pub[0])} at {longest[env_id]:,} | "
+            + ", ".join("not reached" if step is None else f"{step:,}" for step in reached)
+            + " | " + (f"{np.mean(hits):,.0f} ({len(hits)}/{len(done)})" if hits else "-")
+            + " | " + ", ".join("-" if sec is None else f"{sec:,.0f}" for sec in seconds) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -355,32 +402,38 @@ def write_results(jobs: list[Job], out: Path, record: Path | None = None) -> str
     ``record`` (the committed copy) if given, else into ``out``."""
     commit = _commit()
     runs = collect(jobs, out, record)
-    text = table(runs, commit)
+    returns, reach = table(runs, commit), reach_table(runs)
     into = out if record is None else record
     into.mkdir(parents=True, exist_ok=True)
-    (into / "results.md").write_text(text)
+    (into / "results.md").write_text(f"{returns}\n{reach}")
     (into / "curves.json").write_text(json.dumps({"commit": commit, "runs": runs}) + "\n")
     figure(runs, into / "results.png")
-    embed_table(text, into.parent.parent / "docs" / "results.md")
-    return text
+    doc = into.parent.parent / "docs" / "results.md"
+    embed_table(returns, doc)
+    embed_table(reach, doc, REACH_MARKERS)
+    return f"{returns}\n{reach}"
 
 
 TABLE_START, TABLE_END = "<!-- returns table: start -->", "<!-- returns table: end -->"
 """The markers between which docs/results.md holds the benchmark's table."""
+REACH_MARKERS = ("<!-- time to target: start -->", "<!-- time to target: end -->")
+"""The markers of the time-to-published-return table (:func:`reach_table`)."""
 
 
-def embed_table(text: str, doc: Path) -> bool:
-    """Put the table rows of ``text`` (results.md's lines that start with '|') between the
-    markers of ``doc`` (docs/results.md, for a record folder in this repository); a document
-    without both markers is left alone. Returns whether it wrote."""
+def embed_table(text: str, doc: Path, markers: tuple[str, str] = (TABLE_START, TABLE_END)
+                ) -> bool:
+    """Put the table rows of ``text`` (its lines that start with '|') between ``markers`` in
+    ``doc`` (docs/results.md, for a record folder in this repository); a document without both
+    markers is left alone. Returns whether it wrote."""
+    start, end = markers
     if not doc.is_file():
         return False
     current = doc.read_text()
-    if TABLE_START not in current or TABLE_END not in current:
+    if start not in current or end not in current:
         return False
     rows = "\n".join(line for line in text.splitlines() if line.startswith("|"))
-    head, rest = current.split(TABLE_START, 1)
-    doc.write_text(f"{head}{TABLE_START}\n{rows}\n{TABLE_END}{rest.split(TABLE_END, 1)[1]}")
+    head, rest = current.split(start, 1)
+    doc.write_text(f"{head}{start}\n{rows}\n{end}{rest.split(end, 1)[1]}")
     return True
 
 

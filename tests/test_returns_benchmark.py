@@ -65,6 +65,29 @@ def test_the_table_holds_each_row_beside_the_published_curve(bench, tmp_path):
     assert [len(r["steps"]) for r in curves] == [2, 2, 1]
 
 
+def test_the_time_to_the_published_return_is_the_first_evaluation_at_or_above_it(bench,
+                                                                                  tmp_path):
+    """Each finished run's first evaluation at or above TD3's published mean at its task's
+    longest budget here (a 100k run of a task also run to 300k is held to the 300k mean), in env
+    steps and in wall seconds at the run's mean rate."""
+    jobs = [bench.Job("td3", "td3", "HalfCheetah-v5", seed, 300_000) for seed in range(2)]
+    jobs.append(bench.Job("td7", "td7", "HalfCheetah-v5", 0, 100_000))
+    fake_run(jobs[0].run_dir(tmp_path), [(150_000, 7700.0), (300_000, 8000.0)],
+             finished_at=300_000)  # the published 7697 (7697.3) at 300k: at 150k, 50 of 100 s
+    fake_run(jobs[1].run_dir(tmp_path), [(150_000, 3000.0), (300_000, 7000.0)],
+             finished_at=300_000)
+    fake_run(jobs[2].run_dir(tmp_path), [(50_000, 7000.0), (100_000, 9000.0)],
+             finished_at=100_000)
+    text = bench.write_results(jobs, tmp_path).split(bench.REACH_HEADING)[1]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()
+            if line.startswith("| td")]
+    assert rows == [["td3", "HalfCheetah-v5", "300,000", "7697 at 300,000",
+                     "150,000, not reached", "150,000 (1/2)", "50, -"],
+                    ["td7", "HalfCheetah-v5", "100,000", "7697 at 300,000", "100,000",
+                     "100,000 (1/1)", "100"]]
+    assert bench.first_reached([5, 10], [1.0, 2.0], 3.0) is None
+
+
 def test_a_finished_runs_record_outlives_its_machine(bench, tmp_path):
     """The record kept in the repository marks the run done on a machine that never had its run
     directory, and the table reads its figures and machine from it."""
@@ -119,11 +142,13 @@ def test_docs_results_md_holds_the_tables_rows_as_the_benchmark_wrote_them(bench
     """The committed docs/results.md carries bench/returns/results.md's table rows verbatim
     (the benchmark writes them between its markers), and the writing replaces only that block."""
     root = Path(__file__).resolve().parents[1]
-    rows = [line for line in (root / "bench/returns/results.md").read_text().splitlines()
-            if line.startswith("|")]
     doc = (root / "docs/results.md").read_text()
-    block = doc.split(bench.TABLE_START, 1)[1].split(bench.TABLE_END, 1)[0]
-    assert block.strip().splitlines() == rows and len(rows) > 2
+    written = (root / "bench/returns/results.md").read_text().split(bench.REACH_HEADING)
+    for text, (start, end) in zip(written, [(bench.TABLE_START, bench.TABLE_END),
+                                            bench.REACH_MARKERS], strict=True):
+        rows = [line for line in text.splitlines() if line.startswith("|")]
+        block = doc.split(start, 1)[1].split(end, 1)[0]
+        assert block.strip().splitlines() == rows and len(rows) > 2
     copy = tmp_path / "results.md"
     copy.write_text(f"before\n{bench.TABLE_START}\nold\n{bench.TABLE_END}\nafter\n")
     assert bench.embed_table("| a |\n|---|\n| 1 |\ntext\n", copy)
