@@ -6,9 +6,9 @@ Adam's steps, scaled by the larger gradients it has seen, all but stop. An actor
 every state in its first updates acts at the bound ever after, whatever the critic learns: the
 evaluation return is then the same at every evaluation, for the rest of the run.
 InvertedDoublePendulum-v5 with the ``td3`` preset (the paper's learning rates, 1e-3) did this
-on 5 of 10 seeds within 3,000 env steps, with or without updates during the warm-up, and on 1
-of 10 with 3e-4 (docs/presets.md, "A stuck actor"; the probe is
-``benchmarks/actor_saturation.py``). :meth:`dpgkit.loop.Trainer.evaluate` calls
+on 7 of 30 seeds within 2,000 env steps (a TD3 written to the letter of its authors' 2018 code
+on 3 of 30: the same within chance), and on 1 of 10 with 3e-4 (docs/presets.md, "A stuck
+actor"; the probe is ``benchmarks/actor_saturation.py``). :meth:`dpgkit.loop.Trainer.evaluate` calls
 :func:`warn_if_saturated` with the actions of each evaluation, so such a run says so instead of
 training on silently.
 """
