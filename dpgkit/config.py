@@ -127,8 +127,9 @@ class DDPGConfig:
         check="> 0")
     update_at_episode_end: bool = setting(
         False, "Update in a burst at each training episode's end, updates_per_step per env step "
-        "of the episode, instead of after each env step: the schedule of the TD3 authors' 2018 "
-        "code (main.py). With update_during_warmup, warm-up episodes get their burst too.")
+        "of the episode (rounded down), instead of after each env step: the schedule of the TD3 "
+        "authors' 2018 code (main.py). With update_during_warmup, warm-up episodes get their "
+        "burst too.")
 
     fast_update: bool = setting(
         True, "Compute the gradient steps by hand (dpgkit/fastpath.py) instead of through "

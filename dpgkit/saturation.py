@@ -8,9 +8,9 @@ evaluation return is then the same at every evaluation, for the rest of the run.
 InvertedDoublePendulum-v5 with the ``td3`` preset (the paper's learning rates, 1e-3) did this
 on 7 of 30 seeds within 2,000 env steps (a TD3 written to the letter of its authors' 2018 code
 on 3 of 30: the same within chance), and on 1 of 10 with 3e-4 (docs/presets.md, "A stuck
-actor"; the probe is ``benchmarks/actor_saturation.py``). :meth:`dpgkit.loop.Trainer.evaluate` calls
-:func:`warn_if_saturated` with the actions of each evaluation, so such a run says so instead of
-training on silently.
+actor"; the probe is ``benchmarks/actor_saturation.py``). :meth:`dpgkit.loop.Trainer.evaluate`
+calls :func:`warn_if_saturated` with the actions of each evaluation, so such a run says so
+instead of training on silently.
 """
 
 import warnings

@@ -84,9 +84,9 @@ def test_update_during_warmup_starts_at_the_first_full_batch(tmp_path):
 
 
 @pytest.mark.parametrize("during_warmup, updates_per_step, expected", [
-    # episodes of 5, 3, 5, 3 steps end at env steps 5, 8, 13, 16; warm-up is the first 6
-    (True, 1.0, [0] * 4 + [5] * 3 + [8] * 5 + [13] * 3),  # the replay holds a batch
-    (False, 1.0, [0] * 7 + [3] * 5 + [8] * 3),                       # (4) from step 4 on
+    # episodes of 5, 3, 5 steps end at env steps 5, 8, 13; the warm-up is the first 6 steps
+    (True, 1.0, [0] * 4 + [5] * 3 + [8] * 5 + [13] * 3),  # the first (warm-up) one too
+    (False, 1.0, [0] * 7 + [3] * 5 + [8] * 3),            # from the second one on
     (False, 2.0, [0] * 7 + [6] * 5 + [16] * 3),
 ])
 def test_update_at_episode_end_bursts_one_update_per_step_of_the_episode(
