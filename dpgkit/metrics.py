@@ -44,7 +44,9 @@ class MetricsWriter:
 
     def __init__(self, run_dir: Path, resume_at: tuple[int, int] | None = None) -> None:
         """A new ``metrics.csv``; or, with ``resume_at = (csv bytes, env steps)`` of a checkpoint,
-        the existing one cut back to what it held then (later TensorBoard events are purged)."""
+        the existing one cut back to what it held then, and TensorBoard's events after the
+        checkpoint's env step purged (those at that step came before the checkpoint: they
+        stay, as their rows in metrics.csv do)."""
         self.path = run_dir / METRICS
         if resume_at is None:
             self.file: IO[str] = self.path.open("w", newline="")
@@ -55,7 +57,8 @@ class MetricsWriter:
         self.csv = csv.DictWriter(self.file, fieldnames=COLUMNS, lineterminator="\n")
         if resume_at is None:
             self.csv.writeheader()
-        self.tensorboard = SummaryWriter(str(run_dir), purge_step=resume_at and resume_at[1])
+        self.tensorboard = SummaryWriter(
+            str(run_dir), purge_step=None if resume_at is None else resume_at[1] + 1)
 
     def bytes_written(self) -> int:
         """The size of ``metrics.csv`` so far (recorded in checkpoints)."""

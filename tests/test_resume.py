@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -73,6 +74,32 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, preset, overr
     assert find_checkpoint(tmp_path / "resumed").name.endswith(f"{stop_at:012d}")
     train(None, tmp_path / "resumed", QUIET, progress=False)
     assert_same_run(tmp_path / "whole", tmp_path / "resumed")
+
+
+def test_tensorboard_after_a_resume_shows_what_metrics_csv_holds(tmp_path):
+    """The resumed run purges the crashed run's TensorBoard events after its checkpoint, and
+    only those: the evaluation at the checkpoint's own env step (300 here, written just before
+    the checkpoint) stays, once, as in metrics.csv."""
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = preset_config("ddpg", **SMALL)
+    crashed = Trainer(config, tmp_path / "run")
+    while crashed.env_steps < 370:  # past the checkpoint at 300, then "crash"
+        crashed.step()
+    crashed.close()
+    train(None, tmp_path / "run", QUIET, progress=False)
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"scalars": 0})
+    events.Reload()
+    with (tmp_path / "run" / "metrics.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    for key in ("eval_return_mean", "episode_return"):
+        shown = [(e.step, e.value) for e in events.Scalars(key)]
+        written = [(int(r["env_steps"]), float(r[key])) for r in rows if r[key]]
+        assert [step for step, _ in shown] == [step for step, _ in written]
+        np.testing.assert_allclose([v for _, v in shown], [v for _, v in written], rtol=1e-6)
+    assert 300 in [e.step for e in events.Scalars("eval_return_mean")]
 
 
 def test_a_stop_in_a_td7_burst_ends_it_between_updates_and_the_resume_finishes_it(tmp_path):
