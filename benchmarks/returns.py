@@ -190,6 +190,24 @@ def _eval_curve(run_dir: Path) -> tuple[list[int], list[float]]:
     return steps, values
 
 
+def _eval_seconds(run_dir: Path, steps: list[int]) -> list[float | None] | None:
+    """The training clock at each evaluation of ``steps``: dpgkit writes steps_per_second to
+    TensorBoard at each evaluation, env steps over wall seconds since the run began (resumes
+    included), so seconds = steps / rate. None without such events; None at a step whose event
+    is missing (an evaluation at a checkpoint's step, in a run resumed before dpgkit kept it)."""
+    import logging
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)  # "out of order": a resume's purge
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    if "steps_per_second" not in events.Tags()["scalars"]:
+        return None
+    clock = {e.step: e.step / e.value for e in events.Scalars("steps_per_second") if e.value > 0}
+    return [clock.get(step) for step in steps]
+
+
 def _commit() -> str:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
@@ -214,12 +232,27 @@ def collect(jobs: list[Job], out: Path, record: Path | None = None) -> list[dict
         runs.append({"label": job.label, "env_id": job.env_id, "seed": job.seed,
                      "budget": job.steps, "done": state(job, out) == "done",
                      "steps": steps, "eval_return": values,
+                     "eval_seconds": _eval_seconds(run_dir, steps),
                      "resumed": log.is_file() and " resume: " in log.read_text(),
                      "wall_seconds": summary.get("wall_seconds"),
                      "steps_per_second": summary.get("steps_per_second"),
                      "command": shlex.join(["dpgkit", *job.train_args(Path("OUT"))]),
                      "commit": _commits(log), "machine": machine()})
     return runs
+
+
+def add_eval_seconds(job: Job, out: Path, record: Path) -> bool:
+    """Give a record written before records kept the clock (``eval_seconds``) the clock of its
+    run directory, where this machine has it and its curve is the record's. Returns whether it
+    wrote."""
+    kept, run_dir = recorded(job, record), job.run_dir(out)
+    if kept is None or kept.get("eval_seconds") or not (run_dir / "metrics.csv").is_file():
+        return False
+    if _eval_curve(run_dir) != (kept["steps"], kept["eval_return"]):
+        return False
+    kept["eval_seconds"] = _eval_seconds(run_dir, kept["steps"])
+    record_path(job, record).write_text(json.dumps(kept, indent=1) + "\n")
+    return kept["eval_seconds"] is not None
 
 
 def keep_record(job: Job, out: Path, record: Path) -> None:
@@ -321,15 +354,15 @@ def first_reached(steps: list[int], values: list[float], target: float) -> int |
 def reach_table(runs: list[dict]) -> str:
     """When each finished run's evaluation first reached TD3's published mean at the longest
     budget its task has here (300k on the locomotion tasks): the env steps, and the wall
-    seconds at the run's mean rate (a run's records keep its total wall time, not a clock per
-    evaluation)."""
+    seconds of the run's clock at that evaluation (estimated at the run's mean rate, marked
+    '~', for a record that has no clock)."""
     longest: dict[str, int] = {}
     for r in runs:
         longest[r["env_id"]] = max(longest.get(r["env_id"], 0), r["budget"])
     lines = [REACH_HEADING, "",
              "| preset (label) | task | run's env steps | target: TD3 published mean at | env "
              "steps to reach it, per seed | mean over seeds that reached | wall s to reach it, "
-             "per seed (at the run's mean rate) |",
+             "per seed (~: at the run's mean rate) |",
              "|---|---|---|---|---|---|---|"]
     for (label, env_id, budget), group in _groups(runs).items():
         done = [r for r in group if r["done"] and r["eval_return"]]
@@ -337,16 +370,26 @@ def reach_table(runs: list[dict]) -> str:
         if not done or pub is None:
             continue
         reached = [first_reached(r["steps"], r["eval_return"], pub[0]) for r in done]
-        seconds = [None if step is None or not r["wall_seconds"]
-                   else step / r["budget"] * r["wall_seconds"]
-                   for step, r in zip(reached, done, strict=True)]
         hits = [step for step in reached if step is not None]
         lines.append(
             f"| {label} | {env_id} | {budget:,} | {_fmt(pub[0])} at {longest[env_id]:,} | "
             + ", ".join("not reached" if step is None else f"{step:,}" for step in reached)
             + " | " + (f"{np.mean(hits):,.0f} ({len(hits)}/{len(done)})" if hits else "-")
-            + " | " + ", ".join("-" if sec is None else f"{sec:,.0f}" for sec in seconds) + " |")
+            + " | " + ", ".join(_seconds_at(r, step) for r, step in zip(done, reached,
+                                                                        strict=True)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _seconds_at(run: dict, step: int | None) -> str:
+    """The run's clock at its evaluation at ``step``; '~' before an estimate at the run's mean
+    rate (a record without the clock); '-' if not reached."""
+    if step is None:
+        return "-"
+    clock = run.get("eval_seconds") or [None] * len(run["steps"])
+    seconds = clock[run["steps"].index(step)]
+    if seconds is not None:
+        return f"{seconds:,.0f}"
+    return f"~{step / run['budget'] * run['wall_seconds']:,.0f}" if run["wall_seconds"] else "-"
 
 
 def figure(runs: list[dict], path: Path) -> None:
@@ -468,6 +511,7 @@ def main() -> None:
     for job in jobs:  # runs finished by an earlier driver, or by hand, get their records too
         if recorded(job, args.record) is None and state(job, args.out) == "done":
             keep_record(job, args.out, args.record)
+        add_eval_seconds(job, args.out, args.record)
     if not args.table_only:
         finished = [state(j, args.out, args.record) == "done" for j in jobs]
         todo = [j for j, over in zip(jobs, finished, strict=True) if not over

@@ -6,16 +6,24 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
 def fake_run(run_dir: Path, evals: list[tuple[int, float]], finished_at: int | None = None,
-             checkpoint: bool = False) -> None:
-    """A run directory as dpgkit leaves it: metrics.csv, and a summary or a checkpoint."""
+             checkpoint: bool = False, clock: list[float] | None = None) -> None:
+    """A run directory as dpgkit leaves it: metrics.csv, and a summary or a checkpoint; with
+    ``clock`` (seconds at each evaluation) the steps_per_second TensorBoard scalar too."""
     run_dir.mkdir(parents=True)
     rows = ["env_steps,updates,eval_return_mean,eval_return_std"]
     rows += [f"{step},{step},{value},1.0" for step, value in evals]
     (run_dir / "metrics.csv").write_text("\n".join(rows) + "\n")
+    if clock is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(str(run_dir)) as writer:
+            for (step, _), seconds in zip(evals, clock, strict=True):
+                writer.add_scalar("steps_per_second", step / seconds, step)
     if finished_at is not None:
         (run_dir / "summary.json").write_text(json.dumps(
             {"env_steps": finished_at, "wall_seconds": 100.0, "steps_per_second": 50.0}))
@@ -77,15 +85,32 @@ def test_the_time_to_the_published_return_is_the_first_evaluation_at_or_above_it
     fake_run(jobs[1].run_dir(tmp_path), [(150_000, 3000.0), (300_000, 7000.0)],
              finished_at=300_000)
     fake_run(jobs[2].run_dir(tmp_path), [(50_000, 7000.0), (100_000, 9000.0)],
-             finished_at=100_000)
+             finished_at=100_000, clock=[30.0, 80.0])  # its clock: 80 s at 100k, not 100
     text = bench.write_results(jobs, tmp_path).split(bench.REACH_HEADING)[1]
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()
             if line.startswith("| td")]
     assert rows == [["td3", "HalfCheetah-v5", "300,000", "7697 at 300,000",
-                     "150,000, not reached", "150,000 (1/2)", "50, -"],
+                     "150,000, not reached", "150,000 (1/2)", "~50, -"],  # ~: at the mean rate
                     ["td7", "HalfCheetah-v5", "100,000", "7697 at 300,000", "100,000",
-                     "100,000 (1/1)", "100"]]
+                     "100,000 (1/1)", "80"]]
     assert bench.first_reached([5, 10], [1.0, 2.0], 3.0) is None
+
+
+def test_a_record_written_before_the_clock_gets_it_from_its_run_directory(bench, tmp_path):
+    job = bench.Job("td3", "td3", "Hopper-v5", 0, 10_000)
+    fake_run(job.run_dir(tmp_path), [(5000, 1.0), (10_000, 2.0)], finished_at=10_000,
+             clock=[40.0, 90.0])
+    record = tmp_path / "record"
+    bench.keep_record(job, tmp_path, record)
+    path = bench.record_path(job, record)
+    kept = json.loads(path.read_text())
+    np.testing.assert_allclose(kept["eval_seconds"], [40.0, 90.0], rtol=1e-6)
+    del kept["eval_seconds"]  # as records were before
+    path.write_text(json.dumps(kept))
+    assert bench.add_eval_seconds(job, tmp_path, record)
+    np.testing.assert_allclose(json.loads(path.read_text())["eval_seconds"], [40.0, 90.0],
+                               rtol=1e-6)
+    assert not bench.add_eval_seconds(job, tmp_path, record)  # it has it now
 
 
 def test_a_finished_runs_record_outlives_its_machine(bench, tmp_path):
