@@ -25,8 +25,9 @@ from dpgkit import instances, sb3
 from dpgkit.agent import DDPGAgent
 from dpgkit.api_input import budget_target, check_steps, checked_observation, made_env
 from dpgkit.config import DDPGConfig, config_to_dict
-from dpgkit.envs import ActionScaler, check_fits, evaluate
+from dpgkit.envs import ActionScaler, check_fits
 from dpgkit.errors import DpgkitError
+from dpgkit.evaluation import evaluate
 from dpgkit.loop import Trainer
 from dpgkit.policy_file import write_policy
 from dpgkit.presets import preset_config

@@ -195,7 +195,8 @@ def _eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from dpgkit.envs import ActionScaler, check_fits, evaluate, make_env
+    from dpgkit.envs import ActionScaler, check_fits, make_env
+    from dpgkit.evaluation import evaluate
     from dpgkit.rendering import make_video_env, make_window_env
     from dpgkit.saved import read_model
 

@@ -1,8 +1,9 @@
 """The environment's edge: making Gymnasium envs, checking their spaces, rescaling actions.
 
 Gymnasium's envs are made only here and stepped only here and above (acting, the loop, the
-API); :mod:`dpgkit.episode_replay`, :mod:`dpgkit.rendering` and :mod:`dpgkit.instances` wrap,
-render and record them; the learning core never imports Gymnasium. Inside
+API, and :mod:`dpgkit.evaluation`'s episodes); :mod:`dpgkit.episode_replay`,
+:mod:`dpgkit.rendering` and :mod:`dpgkit.instances` wrap, render and record them; the learning
+core never imports Gymnasium. Inside
 dpgkit every action lies in [-1, 1]^d; :class:`ActionScaler` maps it to the env's Box bounds
 per dimension just before ``env.step``.
 """
@@ -13,7 +14,7 @@ import functools
 import importlib
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -254,28 +255,3 @@ def check_fits(env: gym.Env, env_id: str, saved: dict[str, Any]) -> None:
     if any(now[key] != saved.get(key) for key in now if key != "env_id"):
         raise EnvError(f"the policy was made for {describe_env(saved)}, but {env_id} is "
                        f"{describe_env(now)}: evaluate on the environment it was trained on")
-
-
-def evaluate(policy: Callable[[np.ndarray], np.ndarray], env: gym.Env, scaler: ActionScaler,
-             seeds: list[int]) -> np.ndarray:
-    """Returns of one episode per seed, acting with ``policy`` (no noise), each episode's start
-    state drawn by ``env.reset(seed=seed)``."""
-    returns = []
-    for seed in seeds:
-        obs, _ = env.reset(seed=seed)
-        total, episode_over = 0.0, False
-        while not episode_over:
-            obs, reward, terminated, truncated, _ = env.step(scaler.to_env(policy(obs)))
-            total += float(reward)
-            episode_over = terminated or truncated
-        returns.append(total)
-    return np.asarray(returns)
-
-
-def eval_seeds(seed: int, episodes: int) -> list[int]:
-    """Start-state seeds of the evaluation episodes of a run with ``seed``.
-
-    Every evaluation of a run uses the same start states (so evaluations are comparable over
-    time), and none of them is a training episode's seed.
-    """
-    return [1_000_000 + 1_000 * seed + k for k in range(episodes)]

@@ -34,16 +34,9 @@ from dpgkit.checkpoint import (
     write_checkpoint,
 )
 from dpgkit.config import DDPGConfig
-from dpgkit.envs import (
-    ActionScaler,
-    env_info,
-    eval_seeds,
-    evaluate,
-    make_env,
-    make_vector_env,
-    space_dims,
-)
+from dpgkit.envs import ActionScaler, env_info, make_env, make_vector_env, space_dims
 from dpgkit.errors import Diverged
+from dpgkit.evaluation import eval_seeds, evaluate
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import make_noise
 from dpgkit.plotting import plot_curve

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from dpgkit.cli import main
-from dpgkit.envs import ActionScaler, evaluate, make_env
+from dpgkit.envs import ActionScaler, make_env
 from dpgkit.episode_limit import DEFAULT_EPISODE_STEPS
 from dpgkit.errors import ConfigError, DpgkitWarning
+from dpgkit.evaluation import evaluate
 from dpgkit.presets import preset_config
 
 
