@@ -23,7 +23,6 @@ from dpgkit.errors import (
     EnvFailedMidRun,
     Interrupted,
     WriteFailed,
-    writable_directory,
 )
 from dpgkit.flags import EXIT_BAD_INPUT, build_parser
 from dpgkit.presets import PRESETS, preset_config
@@ -160,23 +159,6 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_env_id(saved: Any, given: str | None) -> str:
-    """The env to evaluate on: ``--env``, or the checkpoint's own id unless it names a module,
-    since making such an env imports (runs) that module: a stranger's checkpoint must not
-    choose code to run."""
-    if given is not None:
-        return given
-    if isinstance(saved, str) and saved.startswith("dpgkit-instance/"):
-        raise DpgkitError("this run was trained on an env object given to the Python API, which "
-                          "the command line cannot rebuild: pass --env with a Gymnasium id or "
-                          "module:Class that makes the same env, or evaluate it in Python")
-    if not isinstance(saved, str) or ":" in saved:
-        raise DpgkitError(f"the checkpoint's environment {saved!r} names a Python module, and "
-                          "making it would import (run) that module; if you trust it, name it "
-                          f"yourself: --env {saved}")
-    return saved
-
-
 def _export(args: argparse.Namespace) -> int:
     from dpgkit.checkpoint import META_FILE, find_checkpoint
     from dpgkit.export import export_policy
@@ -192,56 +174,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    from dpgkit.eval_cli import eval_command
 
-    from dpgkit.envs import ActionScaler, check_fits, make_env
-    from dpgkit.evaluation import evaluate
-    from dpgkit.rendering import make_video_env, make_window_env
-    from dpgkit.saved import read_model
-
-    if args.episodes < 1:
-        raise DpgkitError(f"--episodes must be >= 1, got {args.episodes}")
-    if args.seed < 0:
-        raise DpgkitError(f"--seed must be >= 0, got {args.seed}")
-    if args.render and args.video is not None:
-        raise DpgkitError("give --render (a window) or --video DIR (mp4 files), not both")
-    if args.video is not None:
-        existed = args.video.exists()
-        writable_directory(args.video, "--video")
-        if not existed:  # RecordVideo makes it, and warns about a folder that already exists
-            args.video.rmdir()
-    loaded, _ = read_model(args.run_dir)  # a run, a checkpoint, or a policy file of save()
-    agent, saved = loaded.agent, loaded.env
-    env_id = _eval_env_id(saved["env_id"], args.env)
-    kwargs = agent.config.env_arguments()  # another env (--env) keeps the run's episode limit
-    if args.env is not None:
-        kwargs = {k: v for k, v in kwargs.items() if k == "max_episode_steps"}
-    env = (make_video_env(env_id, args.video, kwargs) if args.video
-           else make_window_env(env_id, kwargs) if args.render else make_env(env_id, **kwargs))
-    try:
-        check_fits(env, env_id, saved)
-    except DpgkitError:
-        env.close()
-        raise
-    returns = evaluate(agent.deployed_act, env, ActionScaler.for_space(env.action_space),
-                       [args.seed + k for k in range(args.episodes)])
-    env.close()  # finishes writing the last video
-    result = {"env_id": saved["env_id"], "episodes": args.episodes, "seed": args.seed,
-              "return_mean": float(returns.mean()), "return_std": float(returns.std()),
-              "return_min": float(returns.min()), "return_max": float(returns.max()),
-              "returns": returns.tolist()}
-    table = Table(title=f"{result['env_id']}: {args.episodes} episodes, no exploration noise")
-    for column in ("mean", "std", "min", "max"):
-        table.add_column(column, justify="right")
-    table.add_row(*(f"{result['return_' + c]:.2f}" for c in ("mean", "std", "min", "max")))
-    Console().print(table)
-    if rundir.checkpoints_dir(args.run_dir).is_dir():
-        rundir.write_json(args.run_dir / rundir.EVAL, result)
-    if args.video:
-        print(f"videos: {', '.join(sorted(p.name for p in args.video.glob('*.mp4')))} in "
-              f"{args.video}")
-    return 0
+    return eval_command(args)
 
 
 def _tune(args: argparse.Namespace) -> int:
