@@ -250,9 +250,12 @@ def add_eval_seconds(job: Job, out: Path, record: Path) -> bool:
         return False
     if _eval_curve(run_dir) != (kept["steps"], kept["eval_return"]):
         return False
-    kept["eval_seconds"] = _eval_seconds(run_dir, kept["steps"])
+    clock = _eval_seconds(run_dir, kept["steps"])
+    if clock is None:  # no TensorBoard clock there: the record stays as it is
+        return False
+    kept["eval_seconds"] = clock
     record_path(job, record).write_text(json.dumps(kept, indent=1) + "\n")
-    return kept["eval_seconds"] is not None
+    return True
 
 
 def keep_record(job: Job, out: Path, record: Path) -> None:
