@@ -114,7 +114,8 @@ def _metavar(annotation: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dpgkit", description="Deterministic policy-gradient RL: DDPG and TD3.")
+    parser = _Parser(prog="dpgkit",
+                     description="Deterministic policy-gradient RL: DDPG, TD3 and TD7.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train an agent and write a run directory",
