@@ -138,11 +138,12 @@ def state(job: Job, out: Path, record: Path | None = None) -> str:
 
 def command(job: Job, out: Path, threads: int = 1) -> list[str]:
     """The command that takes ``job`` one step nearer done from where it stands. ``threads``
-    (torch's) applies to a run it starts; a resumed run keeps its own."""
+    (torch's, this benchmark's share of the cores for each run) applies to a run it starts and
+    to one it resumes, whatever that run had before."""
     how = state(job, out)
     if how == "resume":
         args = ["train", "--resume", str(job.run_dir(out)), "--steps", str(job.steps),
-                "--no-progress"]
+                "--torch_threads", str(threads), "--no-progress"]
     else:
         args = job.train_args(out) + (["--overwrite"] if how == "restart" else [])
         args += ["--torch_threads", str(threads)] if threads != 1 else []

@@ -66,15 +66,17 @@ class DDPG:
         self._env: gym.Env | str | None = None
 
     @classmethod
-    def resume(cls, run_dir: str | Path, env: gym.Env | str | None = None) -> "DDPG":
+    def resume(cls, run_dir: str | Path, env: gym.Env | str | None = None,
+               torch_threads: int | None = None) -> "DDPG":
         """The run in ``run_dir``, continued from its newest checkpoint by ``learn``. ``env``:
-        the env object (or id) a run trained on an object that could not be recorded needs."""
+        the env object (or id) a run trained on an object that could not be recorded needs;
+        ``torch_threads``: this machine's share of cores, if not the run's own."""
         run_dir = Path(run_dir)
         saved = saved_config(run_dir)  # checked before the resume touches the run's files
         model_class = _model_class(cls, saved.algorithm, run_dir, "resume")
         if env is not None:
             instances.attach(saved.env_id, saved.env_kwargs, env)
-        trainer = resume_trainer(run_dir)
+        trainer = resume_trainer(run_dir, torch_threads=torch_threads)
         self = model_class.__new__(model_class)
         self.config, self.run_dir, self._named_run_dir = trainer.config, run_dir, True
         self.trainer, self._loaded, self._env = trainer, None, None

@@ -9,7 +9,7 @@
   a bad value is refused with one line that names it, before anything is restored.
 - **Belonging.** A checkpoint resumed inside a run directory must be one of that run's: its
   directory name says its env step counter, and its config is the run's ``config.json`` but for
-  the step budget (the one setting a resume may change).
+  the step budget and torch's thread count (the settings a resume may change).
 """
 
 import hashlib
@@ -25,9 +25,10 @@ INTEGRITY = "integrity"
 NO_UNFINISHED_STEP = {"burst_left": 0, "episode_ends": []}
 """``unfinished_step`` of a checkpoint whose last step was complete (and of older checkpoints,
 which lack the key)."""
-RESUMABLE = ("total_env_steps",)
-"""The config fields a resume may change (``--steps``); any other difference from the run's
-``config.json`` means the checkpoint is not this run's."""
+RESUMABLE = ("total_env_steps", "torch_threads")
+"""The config fields a resume may change (``--steps``, ``--torch_threads``: the budget and the
+machine's share of cores); any other difference from the run's ``config.json`` means the
+checkpoint is not this run's."""
 
 
 def content_digest(meta: dict[str, Any]) -> str:

@@ -69,16 +69,18 @@ def _resume(args: argparse.Namespace, overrides: dict[str, Any], console: Any) -
     from dpgkit.train import train
 
     steps = overrides.pop("total_env_steps", None)
+    threads = overrides.pop("torch_threads", None)  # this machine's share, not the method's
     given = sorted(overrides) + [f for f in ("out", "config", "seeds", "preset", "overwrite",
                                              "workers") if getattr(args, f)]
     if given:
         raise DpgkitError(f"--resume continues a run with its saved config; drop "
-                          f"{', '.join('--' + g for g in given)} (only --steps may change)")
+                          f"{', '.join('--' + g for g in given)} (only --steps and "
+                          "--torch_threads may change)")
     from dpgkit.checkpoint import run_of
 
     before = _done_before(args.resume)
     summary = train(None, args.resume, console, progress=not args.no_progress,
-                    resume_steps=steps)
+                    resume_steps=steps, resume_threads=threads)
     session = (summary["env_steps"] - before[0], summary["wall_seconds"] - before[1]
                ) if before else None
     _print_summary(console, summary, run_of(args.resume), session)

@@ -48,8 +48,9 @@ class DDPGConfig:
         2_000, "Evaluate the policy (no noise) every this many env steps.", check=">= 1")
     eval_episodes: int = setting(10, "Episodes per evaluation, each from a random start state.",
                                  check=">= 1")
-    torch_threads: int = setting(1, "Threads torch may use (1 is fastest for small networks).",
-                                 check=">= 1")
+    torch_threads: int = setting(
+        1, "Threads torch may use (1 is fastest for small networks; more threads than idle "
+        "cores slow a run many times over). A resume may change it.", check=">= 1")
     flush_denormal: bool = setting(
         True, "Flush subnormal floats to zero on the CPU (torch.set_flush_denormal): Adam's "
         "moments of weights whose gradient stays 0 decay into that range, where x86 arithmetic "

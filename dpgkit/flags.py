@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its newest usable checkpoint, or "
                             "from RUN_DIR/checkpoints/step-N (its saved config is used; only "
-                            "--steps may change)")
+                            "--steps and --torch_threads may change)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace the run directory --out if it already holds a run")
     train.add_argument("--config", type=Path, default=None, metavar="FILE",

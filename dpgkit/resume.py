@@ -79,13 +79,14 @@ class Run(Protocol):
     started: float
 
 
-def read_run(path: Path, total_env_steps: int | None = None
+def read_run(path: Path, total_env_steps: int | None = None, torch_threads: int | None = None
              ) -> tuple[DDPGConfig, Checkpoint]:
     """The checkpoint to continue a run from, and the config to continue it with (its own, or
-    with a new step budget ``total_env_steps``). ``path`` is the run directory (its newest
-    usable checkpoint: :func:`~dpgkit.checkpoint.usable_checkpoint`) or one checkpoint of it,
-    which must then be the newest complete one: resuming an older one would replace the newer
-    ones. A kill's leftovers are put in order first
+    with a new step budget ``total_env_steps``, or a new thread count ``torch_threads``: this
+    machine's share, not the method's; later checkpoints keep it). ``path`` is the run
+    directory (its newest usable checkpoint: :func:`~dpgkit.checkpoint.usable_checkpoint`) or
+    one checkpoint of it, which must then be the newest complete one: resuming an older one
+    would replace the newer ones. A kill's leftovers are put in order first
     (:func:`~dpgkit.checkpoint_recovery.recover`)."""
     run_dir = run_of(path)
     recover(rundir.checkpoints_dir(run_dir), run_dir)
@@ -106,6 +107,8 @@ def read_run(path: Path, total_env_steps: int | None = None
                               "steps this run has already done: give --steps of at least "
                               f"{steps_so_far} (or leave it out to keep the run's own budget)")
         config = dataclasses.replace(config, total_env_steps=total_env_steps)
+    if torch_threads is not None:
+        config = dataclasses.replace(config, torch_threads=torch_threads)
     return config, (files, meta)
 
 

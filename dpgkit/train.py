@@ -40,11 +40,12 @@ def trainer_class(config: DDPGConfig) -> type[Trainer]:
 
 
 def resume_trainer(run_dir: Path, total_env_steps: int | None = None,
-                   evaluate_pending: bool = True) -> Trainer:
+                   evaluate_pending: bool = True, torch_threads: int | None = None) -> Trainer:
     """The run in ``run_dir`` (or of the checkpoint ``run_dir`` names), continued from its newest
-    usable checkpoint (optionally with a new step budget). An evaluation that a stop signal ended
-    early runs first (with ``evaluate_pending``), so the run goes on as if never stopped."""
-    config, checkpoint = resume.read_run(run_dir, total_env_steps)
+    usable checkpoint (optionally with a new step budget or thread count). An evaluation that a
+    stop signal ended early runs first (with ``evaluate_pending``), so the run goes on as if
+    never stopped."""
+    config, checkpoint = resume.read_run(run_dir, total_env_steps, torch_threads)
     trainer = trainer_class(config)(config, run_of(run_dir), checkpoint)
     if evaluate_pending and trainer.eval_pending:
         trainer.evaluate()
@@ -52,10 +53,11 @@ def resume_trainer(run_dir: Path, total_env_steps: int | None = None,
 
 
 def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = None,
-          progress: bool = True, resume_steps: int | None = None) -> dict[str, Any]:
+          progress: bool = True, resume_steps: int | None = None,
+          resume_threads: int | None = None) -> dict[str, Any]:
     """Train with ``config``, writing everything to ``run_dir``; return the summary.
     With ``config=None``, continue the run in ``run_dir`` from its newest checkpoint
-    (``resume_steps`` may raise its step budget).
+    (``resume_steps`` may raise its step budget, ``resume_threads`` set torch's threads).
 
     ``run_dir`` is created (it must not exist, or be empty) once the environment has been checked.
     It receives ``config.json``, ``metrics.csv``, TensorBoard events, ``curve.png``,
@@ -68,7 +70,8 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
     console = console or Console()
     try:
         trainer = (trainer_class(config)(config, run_dir) if config is not None
-                   else resume_trainer(run_dir, resume_steps, evaluate_pending=False))
+                   else resume_trainer(run_dir, resume_steps, evaluate_pending=False,
+                                       torch_threads=resume_threads))
     except OSError as error:  # config.json or metrics.csv on a full disk, say
         raise WriteFailed(f"cannot write {error.filename or run_dir} ({error.strerror or error})"
                           ) from None

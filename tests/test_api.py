@@ -5,6 +5,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import dpgkit
 from dpgkit.errors import DpgkitError
@@ -93,3 +94,9 @@ def test_resume_continues_a_run(tmp_path):
     dpgkit.DDPG("Pendulum-v1", run_dir=tmp_path / "r", **TINY).learn(200)
     resumed = dpgkit.DDPG.resume(tmp_path / "r").learn(300)
     assert resumed.trainer.env_steps == 300
+    threads = torch.get_num_threads()
+    try:  # this machine's share of cores may differ from the run's
+        assert dpgkit.DDPG.resume(tmp_path / "r", torch_threads=2).config.torch_threads == 2
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

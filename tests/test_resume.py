@@ -17,7 +17,7 @@ from rich.console import Console
 from dpgkit import stops
 from dpgkit.checkpoint import find_checkpoint, list_checkpoints, read_checkpoint
 from dpgkit.presets import preset_config
-from dpgkit.train import Trainer, train
+from dpgkit.train import Trainer, resume_trainer, train
 
 TIMING = ("wall_seconds", "steps_per_second", "target_reached_at_seconds")
 SMALL = dict(total_env_steps=600, warmup_steps=100, batch_size=32, actor_hidden=(32, 32),
@@ -150,6 +150,41 @@ def test_resume_can_extend_the_step_budget(tmp_path):
     summary = train(None, tmp_path / "run", QUIET, progress=False, resume_steps=800)
     assert summary["env_steps"] == 800
     assert json.loads((tmp_path / "run" / "config.json").read_text())["total_env_steps"] == 800
+
+
+def test_a_resume_may_run_on_another_number_of_threads(tmp_path):
+    """torch_threads is the machine's share of cores, not the method's: ``dpgkit train --resume
+    RUN --torch_threads 2`` goes on with two threads and keeps them in the run's config; on
+    networks this small (which torch does not split) the run ends with the same bits as one done
+    in one go on one thread."""
+    import torch
+
+    from dpgkit.cli import main
+
+    threads_before = torch.get_num_threads()
+    config = preset_config("td3", **SMALL)
+    train(config, tmp_path / "whole", QUIET, progress=False)
+    crashed = Trainer(config, tmp_path / "resumed")
+    while crashed.env_steps < 570:  # the last 100 steps on two threads (a busy core slows them)
+        crashed.step()
+    crashed.close()
+    try:
+        resumed = resume_trainer(tmp_path / "resumed", torch_threads=2)
+        assert torch.get_num_threads() == 2 and resumed.config.torch_threads == 2
+        resumed.close()
+        assert main(["train", "--resume", str(tmp_path / "resumed"), "--torch_threads", "2",
+                     "--no-progress"]) == 0
+    finally:
+        torch.set_num_threads(threads_before)
+    saved = json.loads((tmp_path / "resumed" / "config.json").read_text())
+    assert saved["torch_threads"] == 2
+    files_a, meta_a, metrics_a, summary_a = final_state(tmp_path / "whole")
+    files_b, meta_b, metrics_b, summary_b = final_state(tmp_path / "resumed")
+    assert meta_b["config"].pop("torch_threads") == 2
+    meta_a["config"].pop("torch_threads")
+    assert metrics_a == metrics_b and meta_a == meta_b
+    assert all(files_a[name][key].equal(files_b[name][key])
+               for name in files_a for key in files_a[name])
 
 
 CLI_ARGS = ["--steps", "400", "--warmup_steps", "50", "--batch_size", "16", "--actor_hidden", "16",

@@ -39,9 +39,10 @@ def test_each_run_gets_the_command_that_continues_it(bench, tmp_path):
     fake_run(jobs[1].run_dir(tmp_path), [(5000, 1.0)], checkpoint=True)
     jobs[2].run_dir(tmp_path).mkdir(parents=True)  # killed before its first checkpoint
     assert [bench.state(j, tmp_path) for j in jobs] == ["done", "resume", "restart", "new"]
-    resume = bench.command(jobs[1], tmp_path)
-    assert resume[-6:] == ["train", "--resume", str(jobs[1].run_dir(tmp_path)), "--steps",
-                           "10000", "--no-progress"]
+    resume = bench.command(jobs[1], tmp_path, threads=2)  # this benchmark's share of cores,
+    assert resume[-8:] == ["train", "--resume", str(jobs[1].run_dir(tmp_path)), "--steps",
+                           "10000", "--torch_threads", "2", "--no-progress"]  # whatever it had
+    assert bench.command(jobs[1], tmp_path)[-3:] == ["--torch_threads", "1", "--no-progress"]
     assert "--overwrite" in bench.command(jobs[2], tmp_path)
     start = bench.command(jobs[3], tmp_path)
     assert "--overwrite" not in start and start[start.index("--warmup_steps") + 1] == "1000"
