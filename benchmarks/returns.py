@@ -177,6 +177,13 @@ def _commits(log: Path) -> str:
     return ", ".join(dict.fromkeys(found)) or _commit()
 
 
+def _resumed(log: Path) -> bool:
+    """Whether a run was ever resumed: a resume line in its log (``# DATE TIME resume at COMMIT:``,
+    or ``resume:`` from before the log named commits)."""
+    text = log.read_text() if log.is_file() else ""
+    return re.search(r"^# \S+ \S+ resume( at \S+)?: ", text, flags=re.MULTILINE) is not None
+
+
 # --- results -------------------------------------------------------------------------------
 
 def _eval_curve(run_dir: Path) -> tuple[list[int], list[float]]:
@@ -234,7 +241,7 @@ def collect(jobs: list[Job], out: Path, record: Path | None = None) -> list[dict
                      "budget": job.steps, "done": state(job, out) == "done",
                      "steps": steps, "eval_return": values,
                      "eval_seconds": _eval_seconds(run_dir, steps),
-                     "resumed": log.is_file() and " resume: " in log.read_text(),
+                     "resumed": _resumed(log),
                      "wall_seconds": summary.get("wall_seconds"),
                      "steps_per_second": summary.get("steps_per_second"),
                      "command": shlex.join(["dpgkit", *job.train_args(Path("OUT"))]),

@@ -157,7 +157,13 @@ def test_a_record_names_the_commits_that_ran_it_and_threads_reach_new_runs(bench
     job.run_dir(tmp_path).with_suffix(".log").write_text(
         "\n# 2026-12-03 08:00:00 new at abc1234: python -m dpgkit train\nstep 5000\n"
         "\n# 2026-12-03 09:00:00 resume at def5678: python -m dpgkit train --resume R\n")
-    assert bench.collect([job], tmp_path)[0]["commit"] == "abc1234, def5678"
+    record = bench.collect([job], tmp_path)[0]
+    assert record["commit"] == "abc1234, def5678" and record["resumed"]
+    log = job.run_dir(tmp_path).with_suffix(".log")
+    log.write_text("\n# 2026-12-03 08:00:00 new at abc1234: python -m dpgkit train\n")
+    assert not bench.collect([job], tmp_path)[0]["resumed"]
+    log.write_text("\n# 2026-12-02 08:00:00 resume: python -m dpgkit train --resume R\n")
+    assert bench.collect([job], tmp_path)[0]["resumed"]  # the log's form before it named commits
     fresh = bench.Job("td7", "td7", "Hopper-v5", 1, 10_000)
     cmd = bench.command(fresh, tmp_path, threads=2)
     assert cmd[cmd.index("--torch_threads") + 1] == "2"
