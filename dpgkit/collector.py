@@ -21,6 +21,7 @@ from dpgkit.agents import make_agent
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import make_vector_env
 from dpgkit.noise import make_noise
+from dpgkit.threads import use_threads
 
 
 def actor_noise_factor(index: int, actors: int, spread: float) -> float:
@@ -42,7 +43,7 @@ class Collector:
 
     def __init__(self, config: DDPGConfig, index: int, start: int = 0) -> None:
         self.config, self.index = config, index
-        torch.set_num_threads(config.torch_threads)
+        use_threads(config.torch_threads)
         torch.set_flush_denormal(config.flush_denormal)
         # [seed, 1 + index, start] never equals the learner's SeedSequence(seed).
         seeds = np.random.SeedSequence([config.seed, 1 + index, start])

@@ -50,7 +50,8 @@ class DDPGConfig:
                                  check=">= 1")
     torch_threads: int = setting(
         1, "Threads torch may use (1 is fastest for small networks; more threads than idle "
-        "cores slow a run many times over). A resume may change it.", check=">= 1")
+        "cores slow a run many times over, and more than the machine's cores get a warning). "
+        "A resume may change it.", check=">= 1")
     flush_denormal: bool = setting(
         True, "Flush subnormal floats to zero on the CPU (torch.set_flush_denormal): Adam's "
         "moments of weights whose gradient stays 0 decay into that range, where x86 arithmetic "

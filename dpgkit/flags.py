@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train several seeds (0-4 or 0,3,7) in parallel into OUT/seed<N>, "
                             "with an aggregate OUT/summary.json")
     train.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="with --seeds: runs at a time (default: one per core)")
+                       help="with --seeds: runs at a time (default: as many as the cores hold "
+                            "at --torch_threads each)")
     hints = typing.get_type_hints(TD7Config)
     for field in dataclasses.fields(TD7Config):
         name, doc, choices = field.name, field.metadata["doc"], field.metadata["choices"]

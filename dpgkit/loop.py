@@ -43,6 +43,7 @@ from dpgkit.plotting import plot_curve
 from dpgkit.prioritized import PrioritizedReplayBuffer
 from dpgkit.saturation import warn_if_saturated
 from dpgkit.target import target_record
+from dpgkit.threads import use_threads
 
 
 def experience_streams(config: DDPGConfig) -> int:
@@ -65,7 +66,7 @@ class Trainer:
     def __init__(self, config: DDPGConfig, run_dir: Path,
                  checkpoint: resume.Checkpoint | None = None) -> None:
         self.config, self.run_dir = config, run_dir
-        torch.set_num_threads(config.torch_threads)
+        use_threads(config.torch_threads)
         torch.set_flush_denormal(config.flush_denormal)
         # dpgkit draws from its own generators; the global ones are seeded too, so that a user's
         # code run inside the loop (an env, a callback) is reproducible, and are checkpointed.

@@ -8,8 +8,8 @@ the mean; the others still count.
 
 import dataclasses
 import multiprocessing
-import os
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +21,8 @@ import numpy as np
 from dpgkit import rundir
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import make_env
-from dpgkit.errors import ConfigError, Diverged, DpgkitError
+from dpgkit.errors import ConfigError, Diverged, DpgkitError, DpgkitWarning
+from dpgkit.threads import too_many_threads, usable_cores
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -53,10 +54,19 @@ def _train_one(config: DDPGConfig, run_dir: Path) -> dict[str, Any]:
     return train(config, run_dir, console, progress=False)
 
 
+def default_workers(seeds: int, threads: int) -> int:
+    """Runs at a time: one per seed, as many as the cores hold at ``threads`` each (at least 1)."""
+    return min(seeds, max(1, usable_cores() // threads))
+
+
 def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | None = None,
                 report: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train ``config`` once per seed, ``workers`` runs at a time (default: one per core)."""
-    workers = workers or min(len(seeds), os.cpu_count() or 1)
+    """Train ``config`` once per seed, ``workers`` runs at a time (default: as many as the
+    cores hold at ``torch_threads`` each)."""
+    workers = workers or default_workers(len(seeds), config.torch_threads)
+    message = too_many_threads(config.torch_threads, workers)
+    if message:
+        warnings.warn(message, DpgkitWarning, stacklevel=2)
     make_env(config.env_id, **config.env_arguments()).close()  # a bad env fails first
     if out.exists() and any(out.iterdir()):
         raise DpgkitError(f"{out} already exists and is not empty: choose another --out")
