@@ -25,15 +25,20 @@ def usable_cores() -> int:
 
 
 def too_many_threads(threads: int, processes: int = 1) -> str | None:
-    """A warning's text when ``processes`` runs of ``threads`` torch threads each want more
-    threads than this machine has cores; else None."""
+    """A warning's text when ``processes`` runs of ``threads`` torch threads each (2 or more)
+    want more threads than this machine has cores; else None. Single-threaded runs beyond the
+    cores only share them, each slower in proportion, as any program does: no warning."""
     cores = usable_cores()
-    if threads * processes <= cores:
+    if threads == 1 or threads * processes <= cores:
         return None
-    wanted = f"{processes} runs x {threads} threads" if processes > 1 else f"{threads} threads"
+    if processes == 1:
+        wanted, fix = f"{threads} threads", f"--torch_threads {cores}"
+    else:
+        wanted = f"{processes} runs x {threads} threads"
+        fix = f"--workers {max(1, cores // threads)}" + (
+            f" or --torch_threads {cores // processes}" if cores >= processes else "")
     return (f"torch_threads: {wanted} on {cores} core{'s' if cores > 1 else ''}: threads that "
-            "wait for busy cores slow a run many times over; give --torch_threads "
-            f"{max(1, cores // processes)}" + (" or fewer --workers" if processes > 1 else ""))
+            f"wait for busy cores slow a run many times over; give {fix}")
 
 
 def use_threads(threads: int) -> None:

@@ -36,12 +36,14 @@ def test_usable_cores_is_at_least_one():
 def test_too_many_threads_names_the_count_the_cores_and_what_to_give(two_cores):
     assert threads.too_many_threads(1) is None and threads.too_many_threads(2) is None
     assert threads.too_many_threads(1, processes=2) is None
+    assert threads.too_many_threads(1, processes=5) is None  # they share the cores, no waiting
     assert threads.too_many_threads(3) == (
         "torch_threads: 3 threads on 2 cores: threads that wait for busy cores slow a run many "
         "times over; give --torch_threads 2")
     assert threads.too_many_threads(2, processes=2) == (
         "torch_threads: 2 runs x 2 threads on 2 cores: threads that wait for busy cores slow a "
-        "run many times over; give --torch_threads 1 or fewer --workers")
+        "run many times over; give --workers 1 or --torch_threads 1")
+    assert threads.too_many_threads(2, processes=3).endswith("give --workers 1")
 
 
 def test_a_run_asking_for_more_threads_than_cores_gets_them_and_a_warning(two_cores, tmp_path):
