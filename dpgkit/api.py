@@ -158,6 +158,7 @@ class DDPG:
             self.trainer = Trainer(self.config, self.run_dir)
         trainer = self.trainer
         trainer.config = self.config
+        trainer.hold()
         while not trainer.budget_reached:
             events = trainer.step()
             yield {"env_steps": trainer.env_steps, **events}

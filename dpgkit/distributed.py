@@ -40,6 +40,7 @@ from dpgkit.errors import DpgkitError, Interrupted
 from dpgkit.loop import Trainer
 from dpgkit.metrics import RunningMeans
 from dpgkit.ray_cluster import import_ray, start_ray
+from dpgkit.runlock import RunLock
 
 # An actor that fails this many requests in a row, with no batch in between, stops the run.
 MAX_FAILURES_IN_A_ROW = 5
@@ -80,11 +81,12 @@ class DistributedTrainer(Trainer):
     """
 
     def __init__(self, config: DDPGConfig, run_dir: Path,
-                 checkpoint: resume.Checkpoint | None = None) -> None:
+                 checkpoint: resume.Checkpoint | None = None,
+                 run_lock: RunLock | None = None) -> None:
         self.ray = import_ray(local=not config.ray_address)  # fails before the run dir is made
         self.ray_temp_dir = start_ray(config)
         try:
-            super().__init__(config, run_dir, checkpoint)
+            super().__init__(config, run_dir, checkpoint, run_lock)
         except BaseException:
             self.stop_ray()
             raise

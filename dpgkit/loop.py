@@ -41,6 +41,7 @@ from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import make_noise
 from dpgkit.plotting import plot_curve
 from dpgkit.prioritized import PrioritizedReplayBuffer
+from dpgkit.runlock import RunLock
 from dpgkit.saturation import warn_if_saturated
 from dpgkit.target import target_record
 from dpgkit.threads import use_threads
@@ -64,7 +65,8 @@ class Trainer:
     """
 
     def __init__(self, config: DDPGConfig, run_dir: Path,
-                 checkpoint: resume.Checkpoint | None = None) -> None:
+                 checkpoint: resume.Checkpoint | None = None,
+                 run_lock: RunLock | None = None) -> None:
         self.config, self.run_dir = config, run_dir
         use_threads(config.torch_threads)
         torch.set_flush_denormal(config.flush_denormal)
@@ -85,6 +87,7 @@ class Trainer:
         obs, _ = self.envs.reset(seed=config.seed)  # env i is seeded with seed + i
         if checkpoint is None:  # once the env, the networks and the replay have been made
             rundir.create_run_dir(run_dir)
+        self.run_lock = run_lock or RunLock(run_dir)  # one training process per run (runlock)
         self.env_info = env_info(self.eval_env, config.env_id)
         self.update_stats = RunningMeans()
         self.env_steps = 0
@@ -119,6 +122,11 @@ class Trainer:
         """A stop signal came during a step's training burst (TD7: up to 20,000 updates):
         the step stopped there, and its rest is due first (checkpointed with the run)."""
         return self.burst_left > 0 or bool(self.episode_ends_left)
+
+    def hold(self) -> None:
+        """Hold the run directory again after ``finish(close=False)`` let it go."""
+        if not self.run_lock.held:
+            self.run_lock = RunLock(self.run_dir)
 
     def step(self) -> dict[str, float]:
         """One step of every env, its transitions into the replay, the updates due, an
@@ -275,8 +283,6 @@ class Trainer:
         wall_seconds = self.wall_seconds()
         self.save_checkpoint()
         self.writer.file.flush()
-        if close:
-            self.close()
         plot_curve(self.run_dir / rundir.METRICS, self.run_dir / rundir.CURVE,
                    f"{config.algorithm.upper()} ({config.preset}) on {config.env_id}, "
                    f"seed {config.seed}")
@@ -291,9 +297,14 @@ class Trainer:
             **target_record(config.target_return, self.target_reached),
         }
         rundir.write_summary(self.run_dir, summary)
+        if close:
+            self.close()
+        else:  # held again by the next step: an idle run is anyone's to resume
+            self.run_lock.release()
         return summary
 
     def close(self) -> None:
         self.writer.close()
         self.envs.close()
         self.eval_env.close()
+        self.run_lock.release()

@@ -26,6 +26,7 @@ from typing import Any
 
 from dpgkit.config import DDPGConfig, config_to_dict
 from dpgkit.errors import DpgkitError, writable_directory
+from dpgkit.runlock import check_not_in_use
 
 CONFIG = "config.json"
 METRICS = "metrics.csv"
@@ -141,4 +142,5 @@ def remove_earlier_run(run_dir: Path) -> None:
         raise DpgkitError(f"{run_dir} does not look like a dpgkit run directory ({what}); "
                           "--overwrite deletes only runs: remove it yourself or choose "
                           "another --out")
+    check_not_in_use(run_dir, *sorted(p for p in run_dir.glob(f"{SEED_PREFIX}*") if p.is_dir()))
     shutil.rmtree(run_dir)

@@ -29,6 +29,7 @@ from dpgkit.distributed import DistributedTrainer
 from dpgkit.errors import Diverged, EnvFailed, WriteFailed
 from dpgkit.loop import Trainer  # also dpgkit.train.Trainer, where older code imports it
 from dpgkit.progress import EvaluationCounter, time_left
+from dpgkit.runlock import RunLock
 from dpgkit.target import reached_message
 
 __all__ = ["Trainer", "resume_trainer", "train", "trainer_class"]
@@ -45,8 +46,13 @@ def resume_trainer(run_dir: Path, total_env_steps: int | None = None,
     usable checkpoint (optionally with a new step budget or thread count). An evaluation that a
     stop signal ended early runs first (with ``evaluate_pending``), so the run goes on as if
     never stopped."""
-    config, checkpoint = resume.read_run(run_dir, total_env_steps, torch_threads)
-    trainer = trainer_class(config)(config, run_of(run_dir), checkpoint)
+    run_lock = RunLock(run_of(run_dir))  # before read_run repairs anything a kill left
+    try:
+        config, checkpoint = resume.read_run(run_dir, total_env_steps, torch_threads)
+        trainer = trainer_class(config)(config, run_of(run_dir), checkpoint, run_lock)
+    except BaseException:
+        run_lock.release()
+        raise
     if evaluate_pending and trainer.eval_pending:
         trainer.evaluate()
     return trainer
