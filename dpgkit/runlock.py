@@ -8,7 +8,8 @@ itself, taken before a resume reads or repairs anything and before ``--overwrite
 released when the training ends or its process does (a kill included: no stale lock is left, and
 no file is written for it). A second process is refused with a message that says so. Reading a
 run (``dpgkit eval``, ``plot``, ``export``) takes no lock. Where the OS has no ``flock``
-(Windows), nothing is held.
+(Windows), or the file system refuses one (NFS may, on a directory), nothing is held: the run
+goes on unguarded, as before.
 """
 
 import os
@@ -33,15 +34,21 @@ class RunLock:
         self.run_dir, self.fd = run_dir, None
         if fcntl is None:
             return
-        fd = os.open(run_dir, os.O_RDONLY)
+        try:
+            fd = os.open(run_dir, os.O_RDONLY)
+        except OSError:  # a file system that will not open a directory: hold nothing
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held by another process (or another open run in this one)
+        except BlockingIOError:  # held by another process (or another open run in this one)
             os.close(fd)
             raise RunInUse(f"{run_dir} is being trained by another process (or by another "
                            "model in this one) right now: wait for it to end, or stop it "
                            "first (Ctrl-C or kill leaves a checkpoint), then resume or "
                            "overwrite it") from None
+        except OSError:  # no flock here (NFS may refuse one on a directory): hold nothing
+            os.close(fd)
+            return
         self.fd = fd
 
     @property

@@ -67,3 +67,13 @@ def test_an_idle_model_lets_its_run_go_and_holds_it_again_to_learn(run):
     other.release()
     model.learn(additional_steps=50)
     assert model.env_steps == 400
+
+
+def test_a_file_system_without_flock_holds_nothing_and_trains_on(run, monkeypatch):
+    """NFS may refuse a flock on a directory (EBADF, ENOLCK): that is no other process."""
+    def refuse(fd, operation):
+        raise OSError(9, "Bad file descriptor")
+
+    monkeypatch.setattr(runlock.fcntl, "flock", refuse)
+    assert not RunLock(run).held
+    assert dpgkit.DDPG.resume(run).learn(additional_steps=50).env_steps == 350
