@@ -170,18 +170,16 @@ def run(job: Job, out: Path, threads: int = 1) -> tuple[Job, int, str]:
     return job, code, how
 
 
-def _commits(log: Path) -> str:
-    """The commits that ran a run (its log's start and resume lines), else this checkout's."""
+def _starts(log: Path) -> list[tuple[str, str]]:
+    """(how, commit) of each start or resume line of a run's log, ``# DATE TIME HOW at COMMIT:``
+    (commit "" in the lines written before the log named commits: ``# DATE TIME HOW:``)."""
     text = log.read_text() if log.is_file() else ""
-    found = re.findall(r"^# \S+ \S+ \w+ at (\S+): ", text, flags=re.MULTILINE)
-    return ", ".join(dict.fromkeys(found)) or _commit()
+    return re.findall(r"^# \S+ \S+ (\w+)(?: at (\S+))?: ", text, flags=re.MULTILINE)
 
 
-def _resumed(log: Path) -> bool:
-    """Whether a run was ever resumed: a resume line in its log (``# DATE TIME resume at COMMIT:``,
-    or ``resume:`` from before the log named commits)."""
-    text = log.read_text() if log.is_file() else ""
-    return re.search(r"^# \S+ \S+ resume( at \S+)?: ", text, flags=re.MULTILINE) is not None
+def _commits(starts: list[tuple[str, str]]) -> str:
+    """The commits that ran a run (its log's :func:`_starts`), else this checkout's."""
+    return ", ".join(dict.fromkeys(commit for _, commit in starts if commit)) or _commit()
 
 
 # --- results -------------------------------------------------------------------------------
@@ -236,16 +234,16 @@ def collect(jobs: list[Job], out: Path, record: Path | None = None) -> list[dict
         steps, values = _eval_curve(run_dir)
         summary_path = run_dir / "summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-        log = run_dir.with_suffix(".log")
+        starts = _starts(run_dir.with_suffix(".log"))
         runs.append({"label": job.label, "env_id": job.env_id, "seed": job.seed,
                      "budget": job.steps, "done": state(job, out) == "done",
                      "steps": steps, "eval_return": values,
                      "eval_seconds": _eval_seconds(run_dir, steps),
-                     "resumed": _resumed(log),
+                     "resumed": any(how == "resume" for how, _ in starts),
                      "wall_seconds": summary.get("wall_seconds"),
                      "steps_per_second": summary.get("steps_per_second"),
                      "command": shlex.join(["dpgkit", *job.train_args(Path("OUT"))]),
-                     "commit": _commits(log), "machine": machine()})
+                     "commit": _commits(starts), "machine": machine()})
     return runs
 
 

@@ -9,7 +9,6 @@ the mean; the others still count.
 import dataclasses
 import multiprocessing
 import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -21,8 +20,8 @@ import numpy as np
 from dpgkit import rundir
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import make_env
-from dpgkit.errors import ConfigError, Diverged, DpgkitError, DpgkitWarning
-from dpgkit.threads import too_many_threads, usable_cores
+from dpgkit.errors import ConfigError, Diverged, DpgkitError
+from dpgkit.threads import usable_cores, warn_if_too_many_threads
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -64,9 +63,7 @@ def train_seeds(config: DDPGConfig, seeds: list[int], out: Path, workers: int | 
     """Train ``config`` once per seed, ``workers`` runs at a time (default: as many as the
     cores hold at ``torch_threads`` each)."""
     workers = workers or default_workers(len(seeds), config.torch_threads)
-    message = too_many_threads(config.torch_threads, workers)
-    if message:
-        warnings.warn(message, DpgkitWarning, stacklevel=2)
+    warn_if_too_many_threads(config.torch_threads, workers)
     make_env(config.env_id, **config.env_arguments()).close()  # a bad env fails first
     if out.exists() and any(out.iterdir()):
         raise DpgkitError(f"{out} already exists and is not empty: choose another --out")

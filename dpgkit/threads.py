@@ -41,9 +41,14 @@ def too_many_threads(threads: int, processes: int = 1) -> str | None:
             f"wait for busy cores slow a run many times over; give {fix}")
 
 
+def warn_if_too_many_threads(threads: int, processes: int = 1) -> None:
+    """Warn with :func:`too_many_threads`'s text, if it has one."""
+    message = too_many_threads(threads, processes)
+    if message:
+        warnings.warn(message, DpgkitWarning, stacklevel=3)
+
+
 def use_threads(threads: int) -> None:
     """torch.set_num_threads(threads), with a warning if this machine has fewer cores."""
     torch.set_num_threads(threads)
-    message = too_many_threads(threads)
-    if message:
-        warnings.warn(message, DpgkitWarning, stacklevel=2)
+    warn_if_too_many_threads(threads)

@@ -49,7 +49,7 @@ def resume_trainer(run_dir: Path, total_env_steps: int | None = None,
     run_lock = RunLock(run_of(run_dir))  # before read_run repairs anything a kill left
     try:
         config, checkpoint = resume.read_run(run_dir, total_env_steps, torch_threads)
-        trainer = trainer_class(config)(config, run_of(run_dir), checkpoint, run_lock)
+        trainer = trainer_class(config)(config, run_lock.run_dir, checkpoint, run_lock)
     except BaseException:
         run_lock.release()
         raise
