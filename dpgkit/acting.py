@@ -14,6 +14,7 @@ and returns the step as a :class:`Transition` (s' is the true final observation 
 ended) and the episodes that ended. Acting never computes a gradient.
 """
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -23,6 +24,7 @@ import torch
 from dpgkit.agent import DDPGAgent
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import ActionScaler
+from dpgkit.errors import DpgkitWarning
 from dpgkit.noise import Noise, noise_scale
 from dpgkit.param_noise import ParameterNoise
 
@@ -48,6 +50,22 @@ class Episode:
 
     total_reward: float = 0.0
     length: int = 0
+
+
+def warn_if_all_warmup(config: DDPGConfig) -> bool:
+    """Warn, and return True, when the whole budget is warm-up without updates: the run would
+    act at random throughout and end with its untrained policy (the ``td7`` preset's 25,000
+    warm-up steps on the default budget of 20,000, for one). :func:`dpgkit.train.train` calls
+    it; the Python API does not, since a model's budget grows with each ``learn`` (SB3's loop
+    of ``learn`` chunks)."""
+    if config.update_during_warmup or config.warmup_steps < config.total_env_steps:
+        return False
+    warnings.warn(f"warmup_steps ({config.warmup_steps}) is not below total_env_steps "
+                  f"({config.total_env_steps}): the whole run acts at random and makes no "
+                  "update, so it ends with its untrained policy; give it more env steps "
+                  "(--steps) or a shorter warm-up (e.g. --warmup_steps 1000)", DpgkitWarning,
+                  stacklevel=2)
+    return True
 
 
 def explore_actions(agent: DDPGAgent, obs: np.ndarray, noise: Noise, env_steps: int,

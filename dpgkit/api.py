@@ -23,16 +23,15 @@ import numpy as np
 
 from dpgkit import instances, sb3
 from dpgkit.agent import DDPGAgent
-from dpgkit.api_input import budget_target, check_steps, checked_observation, made_env
-from dpgkit.config import DDPGConfig, config_to_dict
+from dpgkit.api_input import budget_target, checked_observation, learn_budget, made_env
+from dpgkit.config import DDPGConfig
 from dpgkit.envs import ActionScaler, check_fits
 from dpgkit.errors import DpgkitError
 from dpgkit.evaluation import evaluate
 from dpgkit.loop import Trainer
-from dpgkit.policy_file import write_policy
 from dpgkit.presets import preset_config
 from dpgkit.rundir import default_run_dir
-from dpgkit.saved import Loaded, copy_run, read_model, saved_config
+from dpgkit.saved import Loaded, copy_run, read_model, save_policy, saved_config
 from dpgkit.sb3 import Prediction
 from dpgkit.train import resume_trainer
 
@@ -117,18 +116,9 @@ class DDPG:
         Stable-Baselines3's name for the latter (``reset_num_timesteps`` either way: dpgkit never
         resets a run's step counter). ``callback(events)`` after every env step; False stops."""
         sb3.check_learn(sb3_settings)
-        if not isinstance(reset_num_timesteps, bool):
-            raise DpgkitError(f"reset_num_timesteps must be True or False, got "
-                              f"{reset_num_timesteps!r}")
-        if callback is not None and not callable(callback):
-            raise DpgkitError("callback must be a function of the events dict, called after "
-                              "every env step (return False to stop); Stable-Baselines3's "
-                              "callback objects do not fit (docs/api.md)")
-        check_steps("total_timesteps", total_timesteps)
-        if total_timesteps is not None and additional_steps is None:
-            additional_steps, total_timesteps = total_timesteps, None
-        target = self._target("learn", total_env_steps, additional_steps,
-                              clash=total_timesteps is not None)
+        additional_steps, clash = learn_budget(additional_steps, total_timesteps,
+                                               reset_num_timesteps, callback)
+        target = self._target("learn", total_env_steps, additional_steps, clash)
         for events in self._steps(target):
             if callback is not None and callback(events) is False:
                 self.trainer.finish(close=False)  # _steps finishes only a run it completes
@@ -229,23 +219,15 @@ class DDPG:
 
     def save(self, path: str | Path, whole_run: bool = False) -> Path:
         """Write the policy alone (the default): one small file, ``path`` with ``.zip`` added
-        when it has no suffix, that ``load`` reads. With ``whole_run=True``, a copy of the run
+        when it has no suffix, that ``load`` reads (the deployed policy: the actor; TD7's
+        checkpointed actor with its state encoder). With ``whole_run=True``, a copy of the run
         directory at ``path`` with a checkpoint of now, which ``DDPG.resume(path)`` and
         ``dpgkit train --resume path`` continue. Returns what was written."""
         if whole_run:
             return self._save_run(Path(path))
-        if self.config.algorithm == "td7":
-            raise DpgkitError("a TD7 policy is its checkpointed actor and state encoder, which "
-                              "the policy file does not hold yet: save(path, whole_run=True) "
-                              "writes the whole run, which dpgkit.load and dpgkit eval read")
-        act, env = self._policy()
+        _, env = self._policy()
         agent = self.trainer.agent if self.trainer is not None else self._loaded.agent
-        meta = {"algorithm": self.config.algorithm, "config": config_to_dict(self.config),
-                "env": env, "env_steps": self.env_steps,
-                "run_dir": str(self.run_dir.resolve()) if self.run_dir else None}
-        tensors = {**agent.actor.state_dict(),  # and normalize_obs' statistics, if any
-                   **{f"obs_norm.{k}": v for k, v in agent.obs_norm.state_dict().items()}}
-        return write_policy(Path(path), tensors, meta)
+        return save_policy(Path(path), agent, self.config, env, self.env_steps, self.run_dir)
 
     def _save_run(self, path: Path) -> Path:
         if self.trainer is None:

@@ -43,6 +43,25 @@ def budget_target(call: str, done: int, config_total: int, total_env_steps: int 
     return target
 
 
+def learn_budget(additional_steps: int | None, total_timesteps: int | None,
+                 reset_num_timesteps: Any, callback: Any) -> tuple[int | None, bool]:
+    """``learn``'s other arguments checked: Stable-Baselines3's ``total_timesteps`` is dpgkit's
+    ``additional_steps`` (returned in its place; True beside it where both were given);
+    ``reset_num_timesteps`` a bool (either way: dpgkit never resets a run's step counter);
+    ``callback`` a function of the events dict."""
+    if not isinstance(reset_num_timesteps, bool):
+        raise DpgkitError(f"reset_num_timesteps must be True or False, got "
+                          f"{reset_num_timesteps!r}")
+    if callback is not None and not callable(callback):
+        raise DpgkitError("callback must be a function of the events dict, called after "
+                          "every env step (return False to stop); Stable-Baselines3's "
+                          "callback objects do not fit (docs/api.md)")
+    check_steps("total_timesteps", total_timesteps)
+    if total_timesteps is not None and additional_steps is None:
+        return total_timesteps, False
+    return additional_steps, total_timesteps is not None
+
+
 def check_steps(name: str, value: Any) -> None:
     """A budget must be a whole number of env steps >= 1 (None: not given)."""
     if value is None or (isinstance(value, int | np.integer) and not isinstance(value, bool)

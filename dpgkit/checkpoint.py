@@ -44,7 +44,7 @@ from dpgkit.checkpoint_files import (  # noqa: F401  (dpgkit.checkpoint's names 
     step_checkpoint_dir,
     write_checkpoint,
 )
-from dpgkit.config import config_from_dict
+from dpgkit.config_dict import config_from_dict
 from dpgkit.errors import CheckpointError, DpgkitWarning
 
 # --- the agent as tensors and JSON -------------------------------------------------------------

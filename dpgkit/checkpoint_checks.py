@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dpgkit.config import config_from_dict, config_to_dict
+from dpgkit.config_dict import config_from_dict, config_to_dict
 from dpgkit.errors import CheckpointError, DpgkitError
 
 INTEGRITY = "integrity"

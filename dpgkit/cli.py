@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dpgkit import rundir
-from dpgkit.config import DDPGConfig, field_docs
+from dpgkit.config import DDPGConfig
+from dpgkit.config_dict import field_docs
 from dpgkit.errors import (
     Diverged,
     DpgkitError,

@@ -37,6 +37,7 @@ from dpgkit.acting import Episode, Transition
 from dpgkit.collector import Collector
 from dpgkit.config import DDPGConfig
 from dpgkit.errors import DpgkitError, Interrupted
+from dpgkit.finite import check_finite
 from dpgkit.loop import Trainer
 from dpgkit.metrics import RunningMeans
 from dpgkit.ray_cluster import import_ray, start_ray
@@ -154,8 +155,7 @@ class DistributedTrainer(Trainer):
         its own stream (actor i's env j is stream i * num_envs + j)."""
         steps, num_envs = batch["reward"].shape
         index, rows = int(batch["actor"]), steps * num_envs
-        self._check_finite(self.env_steps + rows, observation=batch["next_obs"],
-                           reward=batch["reward"])
+        check_finite(self.env_steps + rows, observation=batch["next_obs"], reward=batch["reward"])
         streams = np.tile(index * num_envs + np.arange(num_envs), steps)  # time-major rows
         self.replay.add(*(batch[name].reshape(rows, *batch[name].shape[2:])
                           for name in Transition._fields), streams=streams)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dpgkit.config import RENAMED
+from dpgkit.config_dict import RENAMED
 from dpgkit.fields import field_error
 from dpgkit.presets import PRESETS
 from dpgkit.reference import TD3_CURVES

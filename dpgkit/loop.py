@@ -15,7 +15,6 @@ Per step of its envs, a :class:`Trainer` does:
 checkpoints; :class:`dpgkit.distributed.DistributedTrainer` replaces only its ``step``.
 """
 
-import math
 import random
 import time
 from pathlib import Path
@@ -27,23 +26,18 @@ import torch
 from dpgkit import resume, rundir
 from dpgkit.acting import Acting, Episode
 from dpgkit.agents import make_agent
-from dpgkit.checkpoint import (
-    library_versions,
-    prune_checkpoints,
-    step_checkpoint_dir,
-    write_checkpoint,
-)
+from dpgkit.checkpoint import prune_checkpoints, step_checkpoint_dir, write_checkpoint
 from dpgkit.config import DDPGConfig
 from dpgkit.envs import ActionScaler, env_info, make_env, make_vector_env, space_dims
-from dpgkit.errors import Diverged
 from dpgkit.evaluation import eval_seeds, evaluate
+from dpgkit.finite import check_finite, check_parameters_finite
 from dpgkit.metrics import MetricsWriter, RunningMeans
 from dpgkit.noise import make_noise
 from dpgkit.plotting import plot_curve
 from dpgkit.prioritized import PrioritizedReplayBuffer
 from dpgkit.runlock import RunLock
 from dpgkit.saturation import warn_if_saturated
-from dpgkit.target import target_record
+from dpgkit.summary import run_summary
 from dpgkit.threads import use_threads
 
 
@@ -139,8 +133,8 @@ class Trainer:
             return self.finish_step()
         with resume.rewound_on_env_failure(self):  # then a checkpoint of the last step holds
             transition, ended = self.acting.step(self.env_steps)
-        self._check_finite(self.env_steps + self.config.num_envs,
-                           observation=transition.next_obs, reward=transition.reward)
+        check_finite(self.env_steps + self.config.num_envs, observation=transition.next_obs,
+                     reward=transition.reward)
         self.replay.add(*transition)
         self.agent.obs_norm.update(transition.obs)  # with normalize_obs: the states acted on
         self.env_steps += self.config.num_envs
@@ -214,19 +208,11 @@ class Trainer:
                 * min(self.env_steps / config.total_env_steps, 1.0)
         batch = replay.sample(config.batch_size, self.replay_rng)
         losses = self.agent.update(self.agent.obs_norm.normalize_batch(batch))  # raw obs stored
-        self._check_finite(self.env_steps, **losses)
+        check_finite(self.env_steps, **losses)
         self.update_stats.add(losses)
         if isinstance(replay, PrioritizedReplayBuffer):
             replay.update_priorities(batch.indices, self.agent.td_error.numpy())
         return losses
-
-    def _check_finite(self, env_steps: int, **values: Any) -> None:
-        for name, value in values.items():
-            if isinstance(value, float) and math.isfinite(value):
-                continue
-            if not np.all(np.isfinite(value)):
-                bad = np.ravel(value)[~np.isfinite(np.ravel(value))][0]
-                raise Diverged(f"{name.replace('_', ' ')} became {bad} at env step {env_steps}")
 
     def evaluate(self) -> float:
         """Run the evaluation episodes (no noise, fixed start seeds) and record them. Until they
@@ -262,11 +248,7 @@ class Trainer:
 
     def write_state(self, directory: Path) -> Path:
         """Write the whole run as a checkpoint at ``directory``; refuse non-finite parameters."""
-        for name, module in self.agent.modules().items():
-            for key, value in module.state_dict().items():
-                if value.is_floating_point() and not torch.isfinite(value).all():
-                    raise Diverged(f"parameter {name}.{key} became non-finite by env step "
-                                   f"{self.env_steps}")
+        check_parameters_finite(self.agent.modules(), self.env_steps)
         files, meta = resume.capture(self)
         return write_checkpoint(directory, files, meta)
 
@@ -286,16 +268,9 @@ class Trainer:
         plot_curve(self.run_dir / rundir.METRICS, self.run_dir / rundir.CURVE,
                    f"{config.algorithm.upper()} ({config.preset}) on {config.env_id}, "
                    f"seed {config.seed}")
-        summary = {
-            "eval_return_mean": float(self.last_eval.mean()),
-            "eval_return_std": float(self.last_eval.std()),
-            "eval_episodes": int(self.last_eval.size), "env_steps": self.env_steps,
-            "updates": self.agent.updates, "episodes": self.episodes_done,
-            "wall_seconds": wall_seconds, "steps_per_second": self.env_steps / wall_seconds,
-            "preset": config.preset, "algorithm": config.algorithm, "env_id": config.env_id,
-            "seed": config.seed, "versions": library_versions(),
-            **target_record(config.target_return, self.target_reached),
-        }
+        counts = {"env_steps": self.env_steps, "updates": self.agent.updates,
+                  "episodes": self.episodes_done}
+        summary = run_summary(config, self.last_eval, counts, wall_seconds, self.target_reached)
         rundir.write_summary(self.run_dir, summary)
         if close:
             self.close()

@@ -6,11 +6,14 @@ says what it is. It holds exactly two members:
 - ``policy.json``: the format and its version, the algorithm, the run's config, the
   environment's spaces (``env``, as checkpoints record them), the env steps trained, the run
   directory it comes from, library versions, and the size and SHA-256 of the tensor file;
-- ``actor.safetensors``: the actor mu_theta's parameters (and its batch-norm statistics, if any).
+- ``actor.safetensors``: the deployed policy's tensors: the actor mu_theta's parameters (and its
+  batch-norm statistics, if any); for TD7 its checkpointed actor (``actor.*``) and the state
+  encoder it acts with (``encoder.*``); and ``obs_norm.*``, normalize_obs' statistics, if any.
 
-No critic, optimiser or replay: a 256-256 HalfCheetah actor is about 300 kB, where its run's
-checkpoint holds 100 MB of replay. Reading opens only JSON and safetensors and checks the hash,
-so a policy file cannot run code, as a checkpoint cannot.
+No critic, optimiser or replay: a 256-256 HalfCheetah actor is about 300 kB (TD7's policy, with
+its state encoder, about 2 MB), where its run's checkpoint holds 100 MB of replay. Reading opens
+only JSON and safetensors and checks the hash, so a policy file cannot run code, as a checkpoint
+cannot.
 """
 
 import hashlib

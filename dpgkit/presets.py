@@ -8,7 +8,8 @@ import dataclasses
 import difflib
 from typing import Any
 
-from dpgkit.config import DDPGConfig, TD3Config, current_names, field_docs
+from dpgkit.config import DDPGConfig, TD3Config
+from dpgkit.config_dict import current_names, field_docs
 from dpgkit.errors import ConfigError
 from dpgkit.td7_config import TD7Config
 

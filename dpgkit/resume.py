@@ -38,7 +38,8 @@ from dpgkit.checkpoint import (
 )
 from dpgkit.checkpoint_checks import NO_UNFINISHED_STEP
 from dpgkit.checkpoint_recovery import is_complete, recover
-from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
+from dpgkit.config import DDPGConfig
+from dpgkit.config_dict import config_from_dict, config_to_dict
 from dpgkit.envs import describe_env
 from dpgkit.episode_replay import restore_episodes
 from dpgkit.errors import CheckpointError, DpgkitError, EnvFailed

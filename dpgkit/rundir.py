@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dpgkit.config import DDPGConfig, config_to_dict
+from dpgkit.config import DDPGConfig
+from dpgkit.config_dict import config_to_dict
 from dpgkit.errors import DpgkitError, writable_directory
 from dpgkit.runlock import check_not_in_use
 

@@ -14,9 +14,10 @@ from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
 from dpgkit.agents import make_agent
 from dpgkit.checkpoint import find_checkpoint, load_agent, resume_meta, step_checkpoint_dir
-from dpgkit.config import DDPGConfig, config_from_dict
+from dpgkit.config import DDPGConfig
+from dpgkit.config_dict import config_from_dict, config_to_dict
 from dpgkit.errors import CheckpointError, DpgkitError
-from dpgkit.policy_file import is_policy_file, policy_path, read_policy
+from dpgkit.policy_file import is_policy_file, policy_path, read_policy, write_policy
 
 if TYPE_CHECKING:
     from dpgkit.loop import Trainer
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass
 class Loaded:
-    """A model read from disk: its agent (of which a policy file holds only the actor), the env
-    record it was trained for, and the env steps it had trained."""
+    """A model read from disk: its agent (of which a policy file holds only the deployed
+    policy: the actor; TD7's checkpointed actor and state encoder), the env record it was
+    trained for, and the env steps it had trained."""
 
     agent: DDPGAgent
     env: dict[str, Any]
@@ -81,6 +83,20 @@ def copy_run(trainer: "Trainer", run_dir: Path, path: Path) -> Path:
     return path
 
 
+def save_policy(path: Path, agent: DDPGAgent, config: DDPGConfig, env: dict[str, Any],
+                env_steps: int, run_dir: Path | None) -> Path:
+    """Write ``agent``'s policy file at ``path`` (:mod:`dpgkit.policy_file`): the deployed
+    policy's tensors (the actor; TD7's checkpointed actor with its state encoder) and
+    normalize_obs' statistics, with the run's ``config`` (its latest budget), the env record
+    and the env steps trained."""
+    meta = {"algorithm": config.algorithm, "config": config_to_dict(config),
+            "env": env, "env_steps": env_steps,
+            "run_dir": str(run_dir.resolve()) if run_dir else None}
+    tensors = {**agent.deployed_policy().state_dict(),
+               **{f"obs_norm.{k}": v for k, v in agent.obs_norm.state_dict().items()}}
+    return write_policy(path, tensors, meta)
+
+
 def _from_policy(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> Loaded:
     try:
         config = config_from_dict(meta["config"])
@@ -89,8 +105,8 @@ def _from_policy(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> L
         norm = {k: v for k, v in tensors.items() if k.startswith("obs_norm.")}
         agent.obs_norm.load_state_dict({k[len("obs_norm."):]: v for k, v in norm.items()},
                                        strict=True)
-        agent.actor.load_state_dict({k: v for k, v in tensors.items() if k not in norm},
-                                    strict=True)
+        agent.deployed_policy().load_state_dict(  # into the agent's own modules
+            {k: v for k, v in tensors.items() if k not in norm}, strict=True)
     except (DpgkitError, KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{path} holds a config, env or actor that do not fit "
                               f"({str(error).strip().splitlines()[0]})") from None

@@ -23,8 +23,10 @@ from rich.progress import (
 )
 
 from dpgkit import resume, rundir, stops
+from dpgkit.acting import warn_if_all_warmup
 from dpgkit.checkpoint import list_checkpoints, run_of
-from dpgkit.config import DDPGConfig, config_to_dict
+from dpgkit.config import DDPGConfig
+from dpgkit.config_dict import config_to_dict
 from dpgkit.distributed import DistributedTrainer
 from dpgkit.errors import Diverged, EnvFailed, WriteFailed
 from dpgkit.loop import Trainer  # also dpgkit.train.Trainer, where older code imports it
@@ -82,6 +84,7 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
         raise WriteFailed(f"cannot write {error.filename or run_dir} ({error.strerror or error})"
                           ) from None
     new_run, config, run_dir = config is not None, trainer.config, trainer.run_dir
+    warn_if_all_warmup(config)  # here, not in the Trainer: an API model's budget grows by learn
     verb = "training" if trainer.env_steps == 0 else f"resuming at env step {trainer.env_steps}:"
     console.print(f"dpgkit: {verb} {config.preset} on {config.env_id} (seed {config.seed}, "
                   f"{config.total_env_steps} env steps) -> {run_dir}")

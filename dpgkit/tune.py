@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from dpgkit import tune_report
-from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
+from dpgkit.config import DDPGConfig
+from dpgkit.config_dict import config_from_dict, config_to_dict
 from dpgkit.errors import Diverged, DpgkitError
 from dpgkit.loop import Trainer
 from dpgkit.tune_space import suggest

@@ -121,7 +121,7 @@ def test_cli_error_has_no_traceback():
 
 
 def test_help_lists_every_config_field_with_its_doc():
-    from dpgkit.config import field_docs
+    from dpgkit.config_dict import field_docs
 
     result = run_cli("train", "--help")
     text = " ".join(result.stdout.split())

@@ -6,7 +6,8 @@ import inspect
 
 import pytest
 
-from dpgkit.config import RENAMED, DDPGConfig, TD3Config
+from dpgkit.config import DDPGConfig, TD3Config
+from dpgkit.config_dict import RENAMED
 from dpgkit.errors import ConfigError
 from dpgkit.fastpath import HandWrittenSteps
 from dpgkit.fields import in_range
@@ -65,7 +66,7 @@ def test_a_constructor_default_is_the_configs(constructor, parameter, field):
 def test_renamed_fields_are_read_under_their_old_names(tmp_path):
     """eval_every, checkpoint_every and weights_every now say their unit; config files,
     checkpoints, flags and keyword arguments that use the old names still work."""
-    from dpgkit.config import config_from_dict, config_to_dict
+    from dpgkit.config_dict import config_from_dict, config_to_dict
     from dpgkit.flags import build_parser
 
     old = {"eval_every": 500, "checkpoint_every": 0, "weights_every": 7}
@@ -85,7 +86,8 @@ def test_renamed_fields_are_read_under_their_old_names(tmp_path):
 def test_each_algorithm_s_config_class_is_registered_by_its_name():
     """config.json's ``algorithm`` finds its class; a subclass that does not name an algorithm of
     its own (a user's, say) does not take its parent's place."""
-    from dpgkit.config import CONFIG_CLASSES, config_from_dict, config_to_dict
+    from dpgkit.config import CONFIG_CLASSES
+    from dpgkit.config_dict import config_from_dict, config_to_dict
     from dpgkit.td7_config import TD7Config
 
     assert CONFIG_CLASSES == {"ddpg": DDPGConfig, "td3": TD3Config, "td7": TD7Config}

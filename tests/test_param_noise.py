@@ -14,7 +14,8 @@ from dpgkit.agent import DDPGAgent
 from dpgkit.autograd_steps import AutogradSteps
 from dpgkit.checkpoint import find_checkpoint, read_checkpoint
 from dpgkit.collector import Collector
-from dpgkit.config import DDPGConfig, config_from_dict, config_to_dict
+from dpgkit.config import DDPGConfig
+from dpgkit.config_dict import config_from_dict, config_to_dict
 from dpgkit.equations import action_distance, adapt_param_noise_scale
 from dpgkit.errors import ConfigError
 from dpgkit.fastpath import supports

@@ -13,7 +13,7 @@ from dpgkit.agents import make_agent
 from dpgkit.batch import Batch
 from dpgkit.cli import main
 from dpgkit.equations import lap_priority
-from dpgkit.errors import ConfigError, DpgkitError
+from dpgkit.errors import ConfigError
 from dpgkit.lap import LAPReplayBuffer
 from dpgkit.presets import preset_config
 from dpgkit.td7 import TD7Agent
@@ -209,9 +209,13 @@ def test_cli_and_api_train_td7(tmp_path):
     assert type(loaded) is dpgkit.TD7
     obs = np.zeros(3, np.float32)
     assert np.array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
-    # the policy file holds an actor alone; TD7's policy needs its state encoder too
-    with pytest.raises(DpgkitError, match="whole_run=True"):
-        model.save(tmp_path / "policy")
+    # the policy file holds TD7's deployed policy: the checkpointed actor and its state encoder
+    from_file = dpgkit.load(model.save(tmp_path / "policy"))
+    assert type(from_file) is dpgkit.TD7
+    many = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    assert np.array_equal(from_file.predict(many)[0], model.predict(many)[0])
+    assert not np.array_equal(model.agent.checkpoint_actor.out.weight,  # not the current actor
+                              model.agent.actor.out.weight)
     assert type(dpgkit.load(model.save(tmp_path / "whole", whole_run=True))) is dpgkit.TD7
     assert copy.deepcopy(loaded.agent.checkpoint_actor.out.weight).equal(
         model.agent.checkpoint_actor.out.weight)

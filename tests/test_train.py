@@ -1,13 +1,17 @@
 """The training loop: what it stores, when it updates, and that a seed fixes every bit."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
 import safetensors.torch
 
+import dpgkit
+from dpgkit.acting import warn_if_all_warmup
 from dpgkit.checkpoint import find_checkpoint as newest
-from dpgkit.errors import ConfigError
+from dpgkit.cli import main
+from dpgkit.errors import ConfigError, DpgkitWarning
 from dpgkit.presets import preset_config
 from dpgkit.train import Trainer, train
 
@@ -163,3 +167,25 @@ def test_flush_denormal_sets_the_cpu_to_flush_subnormals(tmp_path, flush):
         assert (subnormal == 0.0) is flush
     finally:
         torch.set_flush_denormal(True)  # the setting every Trainer of this suite makes
+
+
+def test_a_budget_that_is_all_warm_up_is_warned_about_at_the_start(tmp_path, capsys):
+    """td7's preset (25,000 warm-up steps, no updates in them) on the default 20,000-step budget
+    would act at random throughout: the run says so in its first line, and how to fix it; a
+    warm-up shorter than the budget, or updates during it, say nothing."""
+    with pytest.warns(DpgkitWarning, match=r"warmup_steps \(25000\) is not below total_env_steps"
+                                           r" \(20000\).*--steps.*--warmup_steps"):
+        assert warn_if_all_warmup(preset_config("td7"))
+    assert not warn_if_all_warmup(preset_config("td7", total_env_steps=30_000))
+    assert not warn_if_all_warmup(preset_config("td3", total_env_steps=500))  # updates in it
+    assert main(["train", "--preset", "our-ddpg", "--steps", "300", "--warmup_steps", "300",
+                 "--actor_hidden", "8", "--critic_hidden", "8", "--eval_episodes", "1",
+                 "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "dpgkit: warning: warmup_steps (300) is not below total_env_steps (300)" in err
+    # the Python API's budget grows with each learn (SB3's loop of chunks): no warning there
+    model = dpgkit.DDPG("Pendulum-v1", run_dir=tmp_path / "api", warmup_steps=100,
+                        actor_hidden=(8,), critic_hidden=(8,), eval_episodes=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DpgkitWarning)
+        model.learn(total_timesteps=100)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dpgkit.cli import main
-from dpgkit.config import config_from_dict, config_to_dict
+from dpgkit.config_dict import config_from_dict, config_to_dict
 from dpgkit.presets import PRESETS
 from dpgkit.tune_space import SPACES, describe, suggest
 
