@@ -1,3 +1,4 @@
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -33,13 +34,32 @@ def finished_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _benchmarks_importable() -> None:
+    """Put the benchmarks directory on sys.path (once, last, so it shadows nothing installed),
+    as it is when a script runs, so that the modules a script imports (``speed_common``, ...)
+    load as themselves: their fixtures return the very objects the script uses, and a test that
+    patches one of them patches what the script calls."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.append(str(BENCHMARKS))
+
+
 def _benchmark_script(name: str) -> ModuleType:
     """benchmarks/<name>.py imported as a module (the benchmarks are scripts, not a package)."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    _benchmarks_importable()
+    path = BENCHMARKS / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _benchmark_module(name: str) -> ModuleType:
+    """benchmarks/<name>.py, a module the benchmark scripts import, as they import it."""
+    _benchmarks_importable()
+    return importlib.import_module(name)
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +68,26 @@ def speed() -> ModuleType:
     return _benchmark_script("speed")
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    """benchmarks/returns.py."""
-    return _benchmark_script("returns")
+def _module_fixture(name: str, what: str):
+    """A module-scoped fixture of benchmarks/<name>.py (:func:`_benchmark_module`)."""
+    def fixture() -> ModuleType:
+        return _benchmark_module(name)
+
+    fixture.__doc__ = f"benchmarks/{name}.py: {what}."
+    return pytest.fixture(scope="module", name=name)(fixture)
+
+
+speed_common = _module_fixture("speed_common", "what the speed benchmark's sections share")
+speed_learning = _module_fixture("speed_learning", "the speed benchmark's section 1")
+speed_gemms = _module_fixture("speed_gemms", "the matrix products of an update and their rate")
+speed_update = _module_fixture("speed_update", "the speed benchmark's section 2")
+speed_memory = _module_fixture("speed_memory", "the speed benchmark's section 3")
+
+
+returns_jobs = _module_fixture("returns_jobs", "the returns benchmark's runs, their states and "
+                               "commands")
+returns_records = _module_fixture("returns_records", "a run's record, read from its run directory")
+returns_report = _module_fixture("returns_report", "the returns benchmark's tables and figure")
 
 
 @pytest.fixture(scope="module")

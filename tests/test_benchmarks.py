@@ -5,6 +5,9 @@ output file as soon as it is measured, and how it marks runs that shared their c
 nothing here: timing belongs in the benchmark, never in a test.)"""
 
 import argparse
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ import dpgkit
 import dpgkit.torchops
 
 
-def test_an_update_costs_the_flops_of_its_layer_shapes(speed):
+def test_an_update_costs_the_flops_of_its_layer_shapes(speed_gemms):
     """HalfCheetah (obs 17, action 6), 256-256, batch 256, counted by hand in multiply-adds per
     sample: a forward of the actor is A, of the critic C; a weight gradient costs a forward; the
     input gradients of the layers above the first cost their forwards."""
@@ -24,8 +27,8 @@ def test_an_update_costs_the_flops_of_its_layer_shapes(speed):
             + critic  # critic at (s, mu(s))
             + critic  # back to the action input: the dx of every layer (the first included)
             + actor + (256 * 256 + 256 * 6))  # actor: every dW, the dx of layers 2 and 3
-    assert speed.ddpg_update_flops(17, 6, (256, 256), (256, 256), 256) == 2 * 256 * macs
-    assert len(speed.ddpg_update_gemms(17, 6, (256, 256), (256, 256), 256)) == 28
+    assert speed_gemms.ddpg_update_flops(17, 6, (256, 256), (256, 256), 256) == 2 * 256 * macs
+    assert len(speed_gemms.ddpg_update_gemms(17, 6, (256, 256), (256, 256), 256)) == 28
 
 
 UPDATE_RECORD = {"update_s_with_sampling": 0.0045, "update_s_without_sampling": 0.004,
@@ -42,67 +45,69 @@ def update_args(**changes):
                                  "buffer_size": 1_000_000, "updates": 10, **changes})
 
 
-def test_the_update_report_splits_an_update_into_products_fixed_cost_and_the_rest(speed,
-                                                                                  monkeypatch):
+def test_the_update_report_splits_an_update_into_products_fixed_cost_and_the_rest(
+        speed_common, speed_update, monkeypatch):
     """The split of one update's time is worked out from its record: the products, the fixed
     part (the 8-8 update) and the rest, and the fractions reached; the cpu share and load of its
     process are shown beside it."""
-    monkeypatch.setattr(speed, "run_child", lambda spec: UPDATE_RECORD)
-    report = speed.update_section(update_args())
+    monkeypatch.setattr(speed_common, "run_child", lambda spec: UPDATE_RECORD)
+    report = speed_update.update_section(update_args())
     # 4000 us = 2000 of products + 500 fixed + 1500 of the rest; 2000 / 4000 and 2000 / 3500
     assert "| 1 | fast (default) | 4000 | 2000 | 500 | 1500 | 50% | 57% |" in report
     assert ("| 1 (1) | fast (default) | 222.2 | 250.0 | 80 | 361.2 | 90.3 | 180.6 | 50% | "
             "190.0 | 0.97 | 0.50→0.75 |") in report
 
 
-def test_without_native_bf16_the_update_section_skips_bf16_and_says_why(speed, monkeypatch):
+def test_without_native_bf16_the_update_section_skips_bf16_and_says_why(
+        speed_common, speed_gemms, speed_update, monkeypatch):
     """On a CPU where oneDNN has no native bfloat16 the update section times the fast and the
     reference path, never the bf16 one (which would die there), and says in one line that bf16
     was skipped and why. The measurements really run, at tiny sizes and with each product
     called once instead of timed."""
     monkeypatch.setattr(dpgkit.torchops, "native_bf16", lambda: False)
-    monkeypatch.setattr(speed, "seconds_per_call", lambda fn, **_: (fn(), 1e-3)[1])
+    monkeypatch.setattr(speed_gemms, "seconds_per_call", lambda fn, **_: (fn(), 1e-3)[1])
     paths = []
 
     def in_process(spec):
         paths.append(spec["path"])
-        return speed.measure_update(spec)
+        return speed_update.measure_update(spec)
 
-    monkeypatch.setattr(speed, "run_child", in_process)
-    report = speed.update_section(update_args(hidden=[16, 16], batch_size=16, buffer_size=2000,
-                                              updates=3))
+    monkeypatch.setattr(speed_common, "run_child", in_process)
+    report = speed_update.update_section(update_args(hidden=[16, 16], batch_size=16,
+                                                     buffer_size=2000, updates=3))
     assert paths == ["fast", "reference"]
-    assert speed.BF16_SKIPPED in report
-    assert "needs AVX-512 BF16 or AMX" in speed.BF16_SKIPPED
+    assert speed_common.BF16_SKIPPED in report
+    assert "needs AVX-512 BF16 or AMX" in speed_common.BF16_SKIPPED
     for start in ("| 1 (1) | ", "| 1 | "):  # the rows of the two tables
         rows = [line for line in report.splitlines() if line.startswith(start)]
         assert [row.split(" | ")[1] for row in rows] == ["fast (default)", "reference (autograd)"]
 
 
-def test_a_failed_measurement_is_a_row_with_its_error_and_the_others_still_run(speed,
-                                                                             monkeypatch):
+def test_a_failed_measurement_is_a_row_with_its_error_and_the_others_still_run(
+        speed_common, speed_update, monkeypatch):
     """A child that fails (here the bf16 path, as on a CPU whose oneDNN cannot make the
     primitive) becomes a row saying so with its error's last line; the paths after it run."""
     monkeypatch.setattr(dpgkit.torchops, "native_bf16", lambda: True)
-    monkeypatch.setattr(speed, "run_child", lambda spec: {"failed": PRIMITIVE}
+    monkeypatch.setattr(speed_common, "run_child", lambda spec: {"failed": PRIMITIVE}
                         if spec["path"] == "bf16" else UPDATE_RECORD)
-    report = speed.update_section(update_args())
+    report = speed_update.update_section(update_args())
     assert f"| 1 | fast, `bf16` (opt-in) | failed: {PRIMITIVE} |" in report
     assert "| 1 (1) | reference (autograd) | 222.2 |" in report
     assert "| 1 | reference (autograd) | 4000 |" in report
 
 
-def test_a_failed_child_reports_the_last_line_of_its_error(speed):
+def test_a_failed_child_reports_the_last_line_of_its_error(speed_common):
     """run_child catches a child that dies and returns the last line of its error."""
-    assert speed.run_child({"kind": "no such measurement"}) == {
+    assert speed_common.run_child({"kind": "no such measurement"}) == {
         "failed": "KeyError: 'no such measurement'"}
 
 
-def test_a_ratio_with_a_run_that_shared_its_cores_is_marked(speed):
+def test_a_ratio_with_a_run_that_shared_its_cores_is_marked(speed_common):
     """A run with less than CLEAN_CPU_SHARE of its cores marks what is made with it, with the
     lowest share; runs that had their cores are not marked."""
-    assert speed.shared_mark([{"cpu_share": 1.0}, {"cpu_share": 0.5}]) == " (shared: cpu 0.50)"
-    assert speed.shared_mark([{"cpu_share": 1.0}, {"cpu_share": 0.95}]) == ""
+    assert (speed_common.shared_mark([{"cpu_share": 1.0}, {"cpu_share": 0.5}])
+            == " (shared: cpu 0.50)")
+    assert speed_common.shared_mark([{"cpu_share": 1.0}, {"cpu_share": 0.95}]) == ""
 
 
 def learning_record(steps_per_s, cpu_share):
@@ -111,7 +116,8 @@ def learning_record(steps_per_s, cpu_share):
             "load_start": 1.0, "load_end": 1.25, "seconds": 1.0, "steps": 10, "updates": 10}
 
 
-def test_the_learning_table_marks_pairs_that_shared_their_cores(speed, monkeypatch):
+def test_the_learning_table_marks_pairs_that_shared_their_cores(speed, speed_common,
+                                                                 speed_learning, monkeypatch):
     """Section 1 on canned records: a pair whose SB3 run had half its cores gets its ratio
     marked shared; one where both runs had them is clean; a failed bf16 run is a cell with its
     error while the dpgkit/SB3 pairs keep their numbers."""
@@ -123,11 +129,11 @@ def test_the_learning_table_marks_pairs_that_shared_their_cores(speed, monkeypat
             return {"failed": PRIMITIVE}
         return learning_record(200.0 if spec["kind"] == "dpgkit" else 100.0, next(shares))
 
-    monkeypatch.setattr(speed, "run_child", canned)
+    monkeypatch.setattr(speed_common, "run_child", canned)
     # --sections update: parse_args asks for SB3 only where the learn section is to run
     args = speed.parse_args(["--sections", "update", "--envs", "Pendulum-v1,HalfCheetah-v5",
                              "--algos", "ddpg", "--threads", "1", "--bf16"])
-    rows = speed.learning_section(args).splitlines()
+    rows = speed_learning.learning_section(args).splitlines()
     pendulum, cheetah = (next(r for r in rows if r.startswith(f"| {env} ")) for env in
                          ("Pendulum-v1", "HalfCheetah-v5"))
     assert "| 200.0, 200.0 | 100.0, 100.0 | 200.0 | 100.0 | 2.00 (shared: cpu 0.50) |" \
@@ -137,14 +143,16 @@ def test_the_learning_table_marks_pairs_that_shared_their_cores(speed, monkeypat
     assert "1.00→1.25/1.00→1.25/-" in cheetah
 
 
-def test_each_section_reaches_the_output_file_before_the_next_runs(speed, monkeypatch, tmp_path):
+def test_each_section_reaches_the_output_file_before_the_next_runs(speed, speed_common,
+                                                                    speed_memory, monkeypatch,
+                                                                    tmp_path):
     """After each section the report so far is written: a benchmark that dies in the memory
     section leaves the header and the update section in --out, marked incomplete."""
     def dies(args):
         raise RuntimeError("killed in section 3")
 
-    monkeypatch.setattr(speed, "run_child", lambda spec: UPDATE_RECORD)
-    monkeypatch.setattr(speed, "memory_section", dies)
+    monkeypatch.setattr(speed_common, "run_child", lambda spec: UPDATE_RECORD)
+    monkeypatch.setattr(speed_memory, "memory_section", dies)
     out = tmp_path / "speed.md"
     with pytest.raises(RuntimeError, match="killed in section 3"):
         speed.main(["--sections", "update,memory", "--threads", "1", "--out", str(out)])
@@ -155,22 +163,25 @@ def test_each_section_reaches_the_output_file_before_the_next_runs(speed, monkey
     assert "## 3." not in text
 
 
-def test_the_memory_measurement_fills_the_buffer_and_traces_a_smaller_fill(speed, monkeypatch):
+def test_the_memory_measurement_fills_the_buffer_and_traces_a_smaller_fill(
+        speed_common, speed_memory, monkeypatch):
     """The memory section at a small capacity, its child run in this process: 3,000 transitions
     go in through add (3 episode ends cost 3 rows of 3,001: the 2 oldest are overwritten), the
     table shows it, and the traced fill is of at most TRACED_CAPACITY transitions."""
-    monkeypatch.setattr(speed, "run_child", speed.measure_replay_memory)
-    report = speed.memory_section(argparse.Namespace(buffer_size=3000))
+    monkeypatch.setattr(speed_common, "run_child", speed_memory.measure_replay_memory)
+    report = speed_memory.memory_section(argparse.Namespace(buffer_size=3000))
     assert "| transitions held after the fill (one row per episode end) | 2,998 |" in report
-    assert f"in a buffer of {min(3000, speed.TRACED_CAPACITY):,} filled the same way" in report
+    assert (f"in a buffer of {min(3000, speed_memory.TRACED_CAPACITY):,} filled the same way"
+            in report)
 
 
-def test_the_update_measurement_runs_and_charges_the_flops_of_its_shapes(speed):
+def test_the_update_measurement_runs_and_charges_the_flops_of_its_shapes(speed_gemms,
+                                                                         speed_update):
     """measure_update at tiny sizes, really timed: its FLOPs are those of its layer shapes and
     its rate is those FLOPs over its time; its timing window records a cpu share and loads."""
-    record = speed.measure_update({"threads": 1, "hidden": [16, 16], "batch_size": 16,
-                                   "buffer_size": 2000, "updates": 3, "path": "fast"})
-    assert record["flops"] == speed.ddpg_update_flops(17, 6, (16, 16), (16, 16), 16)
+    record = speed_update.measure_update({"threads": 1, "hidden": [16, 16], "batch_size": 16,
+                                          "buffer_size": 2000, "updates": 3, "path": "fast"})
+    assert record["flops"] == speed_gemms.ddpg_update_flops(17, 6, (16, 16), (16, 16), 16)
     assert record["gemm_mix_gflops"] == pytest.approx(
         record["flops"] / record["gemm_mix_s"] / 1e9)
     assert record["torch_threads"] == 1
@@ -193,3 +204,15 @@ def test_the_saturation_probe_reads_the_input_of_the_actors_tanh(saturation, tmp
     u = saturation.pre_tanh(model.agent, obs)
     assert u.shape == (4, 1)
     np.testing.assert_allclose(np.tanh(u), model.agent.deployed_act(obs), atol=1e-6)
+
+
+@pytest.mark.parametrize("script", ["speed.py", "returns.py", "actor_saturation.py",
+                                    "scaling.py"])
+def test_each_benchmark_starts_as_the_script_it_is(script, tmp_path):
+    """``python benchmarks/X.py`` from anywhere finds the modules beside it (each benchmark is
+    split into a few; they are scripts, not a package) and prints its usage."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    done = subprocess.run([sys.executable, str(path), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage:")

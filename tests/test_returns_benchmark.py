@@ -33,36 +33,38 @@ def fake_run(run_dir: Path, evals: list[tuple[int, float]], finished_at: int | N
         (step / "checkpoint.json").write_text("{}")
 
 
-def test_each_run_gets_the_command_that_continues_it(bench, tmp_path):
-    jobs = [bench.Job("td3", "td3", "Hopper-v5", seed, 10_000) for seed in range(4)]
+def test_each_run_gets_the_command_that_continues_it(returns_jobs, tmp_path):
+    jobs = [returns_jobs.Job("td3", "td3", "Hopper-v5", seed, 10_000) for seed in range(4)]
     fake_run(jobs[0].run_dir(tmp_path), [(5000, 1.0), (10_000, 2.0)], finished_at=10_000)
     fake_run(jobs[1].run_dir(tmp_path), [(5000, 1.0)], checkpoint=True)
     jobs[2].run_dir(tmp_path).mkdir(parents=True)  # killed before its first checkpoint
-    assert [bench.state(j, tmp_path) for j in jobs] == ["done", "resume", "restart", "new"]
-    resume = bench.command(jobs[1], tmp_path, threads=2)  # this benchmark's share of cores,
+    assert [returns_jobs.state(j, tmp_path) for j in jobs] == ["done", "resume", "restart", "new"]
+    resume = returns_jobs.command(jobs[1], tmp_path, threads=2)  # this benchmark's share of cores,
     assert resume[-8:] == ["train", "--resume", str(jobs[1].run_dir(tmp_path)), "--steps",
                            "10000", "--torch_threads", "2", "--no-progress"]  # whatever it had
-    assert bench.command(jobs[1], tmp_path)[-3:] == ["--torch_threads", "1", "--no-progress"]
-    assert "--overwrite" in bench.command(jobs[2], tmp_path)
-    start = bench.command(jobs[3], tmp_path)
+    assert returns_jobs.command(jobs[1], tmp_path)[-3:] == ["--torch_threads", "1", "--no-progress"]
+    assert "--overwrite" in returns_jobs.command(jobs[2], tmp_path)
+    start = returns_jobs.command(jobs[3], tmp_path)
     assert "--overwrite" not in start and start[start.index("--warmup_steps") + 1] == "1000"
-    assert bench.Job("td3", "td3", "Ant-v5", 0, 1).train_args(tmp_path)[10] == "10000"
-    assert "--warmup_steps" not in bench.Job("td7", "td7", "Ant-v5", 0, 1).train_args(tmp_path)
+    assert returns_jobs.Job("td3", "td3", "Ant-v5", 0, 1).train_args(tmp_path)[10] == "10000"
+    assert "--warmup_steps" not in returns_jobs.Job("td7", "td7", "Ant-v5", 0, 1).train_args(
+        tmp_path)
 
 
-def test_a_longer_budget_reopens_a_finished_run(bench, tmp_path):
-    job = bench.Job("td3", "td3", "Hopper-v5", 0, 20_000)
+def test_a_longer_budget_reopens_a_finished_run(returns_jobs, tmp_path):
+    job = returns_jobs.Job("td3", "td3", "Hopper-v5", 0, 20_000)
     fake_run(job.run_dir(tmp_path), [(10_000, 2.0)], finished_at=10_000, checkpoint=True)
-    assert bench.state(job, tmp_path) == "resume"
+    assert returns_jobs.state(job, tmp_path) == "resume"
 
 
-def test_the_table_holds_each_row_beside_the_published_curve(bench, tmp_path):
-    jobs = [bench.Job("td3", "td3", "HalfCheetah-v5", seed, 300_000) for seed in range(3)]
+def test_the_table_holds_each_row_beside_the_published_curve(
+        returns_jobs, returns_report, tmp_path):
+    jobs = [returns_jobs.Job("td3", "td3", "HalfCheetah-v5", seed, 300_000) for seed in range(3)]
     for seed, final in enumerate((7000.0, 8000.0)):
         fake_run(jobs[seed].run_dir(tmp_path), [(150_000, 3000.0), (300_000, final)],
                  finished_at=300_000)
     fake_run(jobs[2].run_dir(tmp_path), [(150_000, 100.0)], checkpoint=True)  # unfinished
-    text = bench.write_results(jobs, tmp_path)
+    text = returns_report.write_results(jobs, tmp_path)
     row = next(line for line in text.splitlines() if line.startswith("| td3 | HalfCheetah-v5"))
     cells = [c.strip() for c in row.split("|")[1:-1]]
     assert cells[3] == "2/3 started"
@@ -74,116 +76,132 @@ def test_the_table_holds_each_row_beside_the_published_curve(bench, tmp_path):
     assert [len(r["steps"]) for r in curves] == [2, 2, 1]
 
 
-def test_the_time_to_the_published_return_is_the_first_evaluation_at_or_above_it(bench,
-                                                                                  tmp_path):
+def test_a_run_extended_to_a_longer_budget_is_one_curve_of_the_figure(returns_report):
+    """td7's HalfCheetah seed 0 has a 100k record and a 300k one (the run extended by a resume):
+    the figure draws its 300k curve, once, not a mean of the two cut at 100k."""
+    short = {"seed": 0, "budget": 100_000, "steps": [50_000, 100_000]}
+    long = {"seed": 0, "budget": 300_000, "steps": [50_000, 100_000, 300_000]}
+    other = {"seed": 1, "budget": 300_000, "steps": [50_000]}
+    assert returns_report.one_per_seed([short, long, other]) == [long, other]
+    assert returns_report.one_per_seed([long, short]) == [long]
+
+
+def test_the_time_to_the_published_return_is_the_first_evaluation_at_or_above_it(
+        returns_jobs, returns_report, tmp_path):
     """Each finished run's first evaluation at or above TD3's published mean at its task's
     longest budget here (a 100k run of a task also run to 300k is held to the 300k mean), in env
     steps and in wall seconds at the run's mean rate."""
-    jobs = [bench.Job("td3", "td3", "HalfCheetah-v5", seed, 300_000) for seed in range(2)]
-    jobs.append(bench.Job("td7", "td7", "HalfCheetah-v5", 0, 100_000))
+    jobs = [returns_jobs.Job("td3", "td3", "HalfCheetah-v5", seed, 300_000) for seed in range(2)]
+    jobs.append(returns_jobs.Job("td7", "td7", "HalfCheetah-v5", 0, 100_000))
     fake_run(jobs[0].run_dir(tmp_path), [(150_000, 7700.0), (300_000, 8000.0)],
              finished_at=300_000)  # the published 7697 (7697.3) at 300k: at 150k, 50 of 100 s
     fake_run(jobs[1].run_dir(tmp_path), [(150_000, 3000.0), (300_000, 7000.0)],
              finished_at=300_000)
     fake_run(jobs[2].run_dir(tmp_path), [(50_000, 7000.0), (100_000, 9000.0)],
              finished_at=100_000, clock=[30.0, 80.0])  # its clock: 80 s at 100k, not 100
-    text = bench.write_results(jobs, tmp_path).split(bench.REACH_HEADING)[1]
+    text = returns_report.write_results(jobs, tmp_path).split(returns_report.REACH_HEADING)[1]
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()
             if line.startswith("| td")]
     assert rows == [["td3", "HalfCheetah-v5", "300,000", "7697 at 300,000",
                      "150,000, not reached", "150,000 (1/2)", "~50, -"],  # ~: at the mean rate
                     ["td7", "HalfCheetah-v5", "100,000", "7697 at 300,000", "100,000",
                      "100,000 (1/1)", "80"]]
-    assert bench.first_reached([5, 10], [1.0, 2.0], 3.0) is None
+    assert returns_report.first_reached([5, 10], [1.0, 2.0], 3.0) is None
 
 
-def test_a_record_written_before_the_clock_gets_it_from_its_run_directory(bench, tmp_path):
-    job = bench.Job("td3", "td3", "Hopper-v5", 0, 10_000)
+def test_a_record_written_before_the_clock_gets_it_from_its_run_directory(
+        returns_jobs, returns_records, tmp_path):
+    job = returns_jobs.Job("td3", "td3", "Hopper-v5", 0, 10_000)
     fake_run(job.run_dir(tmp_path), [(5000, 1.0), (10_000, 2.0)], finished_at=10_000,
              clock=[40.0, 90.0])
     record = tmp_path / "record"
-    bench.keep_record(job, tmp_path, record)
-    path = bench.record_path(job, record)
+    returns_records.keep_record(job, tmp_path, record)
+    path = returns_jobs.record_path(job, record)
     kept = json.loads(path.read_text())
     np.testing.assert_allclose(kept["eval_seconds"], [40.0, 90.0], rtol=1e-6)
     del kept["eval_seconds"]  # as records were before
     path.write_text(json.dumps(kept))
-    assert bench.add_eval_seconds(job, tmp_path, record)
+    assert returns_records.add_eval_seconds(job, tmp_path, record)
     np.testing.assert_allclose(json.loads(path.read_text())["eval_seconds"], [40.0, 90.0],
                                rtol=1e-6)
-    assert not bench.add_eval_seconds(job, tmp_path, record)  # it has it now
+    assert not returns_records.add_eval_seconds(job, tmp_path, record)  # it has it now
 
 
-def test_a_finished_runs_record_outlives_its_machine(bench, tmp_path):
+def test_a_finished_runs_record_outlives_its_machine(
+        returns_jobs, returns_records, returns_report, tmp_path):
     """The record kept in the repository marks the run done on a machine that never had its run
     directory, and the table reads its figures and machine from it."""
-    job = bench.Job("td3", "td3", "Reacher-v5", 0, 10_000)
+    job = returns_jobs.Job("td3", "td3", "Reacher-v5", 0, 10_000)
     first, second, record = tmp_path / "first", tmp_path / "second", tmp_path / "record"
     fake_run(job.run_dir(first), [(5000, -9.0), (10_000, -4.0)], finished_at=10_000)
-    bench.keep_record(job, first, record)
-    kept = json.loads(bench.record_path(job, record).read_text())
+    returns_records.keep_record(job, first, record)
+    kept = json.loads(returns_jobs.record_path(job, record).read_text())
     assert kept["eval_return"] == [-9.0, -4.0] and kept["done"] and kept["machine"]
-    assert bench.state(job, second) == "new" and bench.state(job, second, record) == "done"
-    longer = bench.Job("td3", "td3", "Reacher-v5", 0, 20_000)  # another budget: not done
-    assert bench.state(longer, second, record) == "new"
-    text = bench.write_results([job], second, record)
+    assert (returns_jobs.state(job, second) == "new"
+            and returns_jobs.state(job, second, record) == "done")
+    longer = returns_jobs.Job("td3", "td3", "Reacher-v5", 0, 20_000)  # another budget: not done
+    assert returns_jobs.state(longer, second, record) == "new"
+    text = returns_report.write_results([job], second, record)
     row = next(line for line in text.splitlines() if line.startswith("| td3 | Reacher-v5"))
     assert row.split("|")[6].strip() == "-4.0" and (record / "results.png").is_file()
     assert not (second / "results.md").exists()
 
 
-def test_an_unfinished_run_leaves_no_record(bench, tmp_path):
-    job = bench.Job("td3", "td3", "Reacher-v5", 0, 10_000)
+def test_an_unfinished_run_leaves_no_record(returns_jobs, returns_records, tmp_path):
+    job = returns_jobs.Job("td3", "td3", "Reacher-v5", 0, 10_000)
     fake_run(job.run_dir(tmp_path), [(5000, -9.0)], checkpoint=True)
-    bench.keep_record(job, tmp_path, tmp_path / "record")
-    assert not bench.record_path(job, tmp_path / "record").exists()
+    returns_records.keep_record(job, tmp_path, tmp_path / "record")
+    assert not returns_jobs.record_path(job, tmp_path / "record").exists()
 
 
-def test_the_suites_records_are_not_ignored_by_git(bench):
+def test_the_suites_records_are_not_ignored_by_git(returns_jobs):
     """A record is only worth its name once committed: the repository's .gitignore ignores run
     directories (``runs/``) everywhere but in the suite's record folder."""
     root = Path(__file__).parent.parent
     if not (root / ".git").exists():
         pytest.skip("not a git checkout")
-    job = bench.Job("td3", "td3", "Hopper-v5", 0, 300_000)
-    path = bench.record_path(job, root / "bench" / "returns").relative_to(root)
+    job = returns_jobs.Job("td3", "td3", "Hopper-v5", 0, 300_000)
+    path = returns_jobs.record_path(job, root / "bench" / "returns").relative_to(root)
     ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=root, check=False)
     assert ignored.returncode == 1, f"{path} is ignored by .gitignore: records would not land"
 
 
-def test_a_record_names_the_commits_that_ran_it_and_threads_reach_new_runs(bench, tmp_path):
-    job = bench.Job("td7", "td7", "Hopper-v5", 0, 10_000)
+def test_a_record_names_the_commits_that_ran_it_and_threads_reach_new_runs(
+        returns_jobs, returns_records, tmp_path):
+    job = returns_jobs.Job("td7", "td7", "Hopper-v5", 0, 10_000)
     fake_run(job.run_dir(tmp_path), [(5000, 1.0), (10_000, 2.0)], finished_at=10_000)
     job.run_dir(tmp_path).with_suffix(".log").write_text(
         "\n# 2026-12-03 08:00:00 new at abc1234: python -m dpgkit train\nstep 5000\n"
         "\n# 2026-12-03 09:00:00 resume at def5678: python -m dpgkit train --resume R\n")
-    record = bench.collect([job], tmp_path)[0]
+    record = returns_records.collect([job], tmp_path)[0]
     assert record["commit"] == "abc1234, def5678" and record["resumed"]
     log = job.run_dir(tmp_path).with_suffix(".log")
     log.write_text("\n# 2026-12-03 08:00:00 new at abc1234: python -m dpgkit train\n")
-    assert not bench.collect([job], tmp_path)[0]["resumed"]
+    assert not returns_records.collect([job], tmp_path)[0]["resumed"]
     log.write_text("\n# 2026-12-02 08:00:00 resume: python -m dpgkit train --resume R\n")
-    assert bench.collect([job], tmp_path)[0]["resumed"]  # the log's form before it named commits
-    fresh = bench.Job("td7", "td7", "Hopper-v5", 1, 10_000)
-    cmd = bench.command(fresh, tmp_path, threads=2)
+    # the log's form before it named commits
+    assert returns_records.collect([job], tmp_path)[0]["resumed"]
+    fresh = returns_jobs.Job("td7", "td7", "Hopper-v5", 1, 10_000)
+    cmd = returns_jobs.command(fresh, tmp_path, threads=2)
     assert cmd[cmd.index("--torch_threads") + 1] == "2"
-    assert "--torch_threads" not in bench.command(fresh, tmp_path)
+    assert "--torch_threads" not in returns_jobs.command(fresh, tmp_path)
 
 
-def test_docs_results_md_holds_the_tables_rows_as_the_benchmark_wrote_them(bench, tmp_path):
+def test_docs_results_md_holds_the_tables_rows_as_the_benchmark_wrote_them(
+        returns_report, tmp_path):
     """The committed docs/results.md carries bench/returns/results.md's table rows verbatim
     (the benchmark writes them between its markers), and the writing replaces only that block."""
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs/results.md").read_text()
-    written = (root / "bench/returns/results.md").read_text().split(bench.REACH_HEADING)
-    for text, (start, end) in zip(written, [(bench.TABLE_START, bench.TABLE_END),
-                                            bench.REACH_MARKERS], strict=True):
+    written = (root / "bench/returns/results.md").read_text().split(returns_report.REACH_HEADING)
+    for text, (start, end) in zip(written, [(returns_report.TABLE_START, returns_report.TABLE_END),
+                                            returns_report.REACH_MARKERS], strict=True):
         rows = [line for line in text.splitlines() if line.startswith("|")]
         block = doc.split(start, 1)[1].split(end, 1)[0]
         assert block.strip().splitlines() == rows and len(rows) > 2
     copy = tmp_path / "results.md"
-    copy.write_text(f"before\n{bench.TABLE_START}\nold\n{bench.TABLE_END}\nafter\n")
-    assert bench.embed_table("| a |\n|---|\n| 1 |\ntext\n", copy)
-    assert copy.read_text() == (f"before\n{bench.TABLE_START}\n| a |\n|---|\n| 1 |\n"
-                                f"{bench.TABLE_END}\nafter\n")
-    assert not bench.embed_table("| a |", tmp_path / "none.md")
+    copy.write_text(f"before\n{returns_report.TABLE_START}\nold\n{returns_report.TABLE_END}\nafter\n")
+    assert returns_report.embed_table("| a |\n|---|\n| 1 |\ntext\n", copy)
+    assert copy.read_text() == (f"before\n{returns_report.TABLE_START}\n| a |\n|---|\n| 1 |\n"
+                                f"{returns_report.TABLE_END}\nafter\n")
+    assert not returns_report.embed_table("| a |", tmp_path / "none.md")
