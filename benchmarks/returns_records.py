@@ -3,13 +3,12 @@ it): its curve, clock, timing, commits and machine, read from its run directory 
 record kept in the repository), and written into the repository once the run is finished."""
 
 import json
-import os
-import platform
 import shlex
 from pathlib import Path
 
 import returns_jobs
 from returns_jobs import Job, record_path, recorded, state
+from speed_common import machine
 
 
 def _eval_curve(run_dir: Path) -> tuple[list[int], list[float]]:
@@ -94,19 +93,3 @@ def keep_record(job: Job, out: Path, record: Path) -> None:
         path = record_path(job, record)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(run, indent=1) + "\n")
-
-
-def machine() -> str:
-    """The CPU's model name, core count and its widest vector extension, from /proc/cpuinfo."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return f"{platform.machine()}, {os.cpu_count()} cores"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                  if line.startswith("model name")), platform.machine())
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
-                  if line.startswith("flags")), [])
-    isa = next((name for name, flag in (("AMX", "amx_tile"), ("AVX-512 BF16", "avx512_bf16"),
-                                        ("AVX-512", "avx512f"), ("AVX2", "avx2"))
-                if flag in flags), "no AVX2")
-    return f"{model}, {os.cpu_count()} cores, {isa}"

@@ -1,5 +1,6 @@
 """What the sections of the speed benchmark (benchmarks/speed.py) share: the report's header,
 running one measurement in a fresh process, timing a block, the table cells every section uses,
+the machine in one line (the returns benchmark records it too),
 and the random transitions sections 2 and 3 fill a replay buffer with."""
 
 import contextlib
@@ -37,15 +38,33 @@ BF16_SKIPPED = ("`bf16` skipped: no native bfloat16: needs AVX-512 BF16 or AMX; 
 # The header
 # ---------------------------------------------------------------------------------------------
 
+def _cpuinfo_field(name: str) -> str | None:
+    """The first ``name : value`` line's value in /proc/cpuinfo (None where there is none)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.split(":", 1)[1].strip() for line in lines
+                 if line.split(":", 1)[0].strip() == name), None)
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (or platform's guess elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine() or "unknown"
+
+
+def vector_extension() -> str:
+    """The widest matrix or vector extension the CPU reports: AMX, AVX-512 BF16, AVX-512, AVX2
+    or "no AVX2" (also where /proc/cpuinfo is missing: a reading, not a promise)."""
+    flags = (_cpuinfo_field("flags") or "").split()
+    return next((name for name, flag in (("AMX", "amx_tile"), ("AVX-512 BF16", "avx512_bf16"),
+                                         ("AVX-512", "avx512f"), ("AVX2", "avx2"))
+                 if flag in flags), "no AVX2")
+
+
+def machine() -> str:
+    """The CPU's model name, logical CPU count and widest vector extension, in one line."""
+    return f"{cpu_model()}, {os.cpu_count()} cores, {vector_extension()}"
 
 
 def package_version(name: str) -> str:
@@ -75,7 +94,8 @@ def header() -> str:
         "# dpgkit speed benchmark",
         "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); load average at start: {load}",
+        f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs, {vector_extension()}); "
+        f"load average at start: {load}",
         f"- python {platform.python_version()}, torch {package_version('torch')}, "
         f"stable-baselines3 {package_version('stable-baselines3')}, "
         f"gymnasium {package_version('gymnasium')}, mujoco {package_version('mujoco')}, "

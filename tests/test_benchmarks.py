@@ -102,6 +102,29 @@ def test_a_failed_child_reports_the_last_line_of_its_error(speed_common):
         "failed": "KeyError: 'no such measurement'"}
 
 
+def test_the_machine_line_names_the_widest_extension_and_reads_without_cpuinfo(
+        speed_common, monkeypatch):
+    """One reader of /proc/cpuinfo for both benchmarks: model, cores and the widest extension
+    (AMX over AVX-512 over AVX2), and a line all the same on a system without the file."""
+    cpuinfo = {"model name": "Some CPU", "flags": "fpu sse2 avx2 avx512f avx512_bf16"}
+    monkeypatch.setattr(speed_common, "_cpuinfo_field", cpuinfo.get)
+    monkeypatch.setattr(speed_common.os, "cpu_count", lambda: 2)
+    assert speed_common.machine() == "Some CPU, 2 cores, AVX-512 BF16"
+    cpuinfo["flags"] = "fpu avx2 amx_tile avx512f"
+    assert speed_common.vector_extension() == "AMX"
+    cpuinfo["flags"] = "fpu sse2"
+    assert speed_common.vector_extension() == "no AVX2"
+
+    def missing(self, *args, **kwargs):
+        raise FileNotFoundError("/proc/cpuinfo")
+
+    monkeypatch.undo()
+    monkeypatch.setattr(speed_common.Path, "read_text", missing)
+    assert speed_common._cpuinfo_field("flags") is None
+    assert speed_common.vector_extension() == "no AVX2"
+    assert speed_common.cpu_model()  # platform's guess, never empty
+
+
 def test_a_ratio_with_a_run_that_shared_its_cores_is_marked(speed_common):
     """A run with less than CLEAN_CPU_SHARE of its cores marks what is made with it, with the
     lowest share; runs that had their cores are not marked."""
