@@ -30,7 +30,7 @@ from dpgkit.config_dict import config_to_dict
 from dpgkit.distributed import DistributedTrainer
 from dpgkit.errors import Diverged, EnvFailed, WriteFailed
 from dpgkit.loop import Trainer  # also dpgkit.train.Trainer, where older code imports it
-from dpgkit.progress import EvaluationCounter, time_left
+from dpgkit.progress import EvaluationCounter, Pace, time_left
 from dpgkit.runlock import RunLock
 from dpgkit.target import reached_message
 
@@ -101,6 +101,7 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
         trainer.eval_env = EvaluationCounter(trainer.eval_env, config.eval_episodes, lambda k, n: (
             bar.update(task, description=f"evaluating {k}/{n}"), bar.refresh()))
     previous, shown = {}, trainer.env_steps
+    pace = Pace(trainer.env_steps, trainer.wall_seconds())  # the time left at the rate of now
     target_said = trainer.target_reached is not None  # said in the session that reached it
     if threading.current_thread() is threading.main_thread():  # signals reach only the main one
         previous = {s: signal.signal(s, stops.request_stop(trainer)) for s in (signal.SIGINT,
@@ -117,7 +118,7 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                     bar.update(task, last_eval=f"{events['eval_return_mean']:.1f}",
                                description=config.env_id)
                     if not live:
-                        rate = trainer.steps_per_second()
+                        rate = pace.rate(trainer.env_steps, trainer.wall_seconds())
                         left = "" if trainer.budget_reached else ", " + time_left(
                             (config.total_env_steps - trainer.env_steps) / rate) + " left"
                         console.print(f"step {trainer.env_steps:>8d}  eval return "

@@ -6,10 +6,11 @@ import re
 import subprocess
 import sys
 
+import pytest
 from rich.console import Console
 
 from dpgkit.presets import preset_config
-from dpgkit.progress import PrefixedLines, time_left
+from dpgkit.progress import Pace, PrefixedLines, time_left
 from dpgkit.train import train
 
 SMALL = dict(total_env_steps=300, warmup_steps=100, batch_size=32, actor_hidden=(16, 16),
@@ -21,9 +22,22 @@ def test_time_left_reads_as_a_person_would():
         "0s", "45s", "3m12s", "1h06m", "0s"]
 
 
+def test_the_pace_is_the_rate_since_the_previous_reading():
+    """TD7 on Hopper: 25,000 warm-up steps in 18 s, then 5,000 steps with updates in 310 s. The
+    time left for the other 270,000 steps is 4h39m at the pace of now; the mean since the
+    start (91 steps/s) would have said 49 minutes."""
+    pace = Pace(0, 0.0)
+    assert pace.rate(25_000, 18.0) == pytest.approx(1388.9, abs=0.1)
+    now = pace.rate(30_000, 328.0)
+    assert now == pytest.approx(16.13, abs=0.01)
+    assert time_left(270_000 / now) == "4h39m"
+    assert time_left(270_000 / (30_000 / 328.0)) == "49m12s"
+    assert Pace(100, 5.0).rate(100, 5.0) == 0.0  # no time passed: no division by zero
+
+
 def test_each_evaluation_line_says_the_time_left(tmp_path):
     """Without a terminal (or with --no-progress), every evaluation line but the last ends with
-    the time left at the run's rate so far."""
+    the time left at the run's pace since the previous line."""
     out = io.StringIO()
     train(preset_config("ddpg", **SMALL), tmp_path / "r", Console(file=out, width=200),
           progress=False)
