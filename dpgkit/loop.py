@@ -36,7 +36,7 @@ from dpgkit.noise import make_noise
 from dpgkit.plotting import plot_curve
 from dpgkit.prioritized import PrioritizedReplayBuffer
 from dpgkit.runlock import RunLock
-from dpgkit.saturation import warn_if_saturated
+from dpgkit.saturation import trained_actions, warn_if_saturated
 from dpgkit.summary import run_summary
 from dpgkit.threads import use_threads
 
@@ -218,16 +218,18 @@ class Trainer:
         """Run the evaluation episodes (no noise, fixed start seeds) and record them. Until they
         are recorded, ``eval_pending`` says so (a stop signal may end them early)."""
         self.eval_pending = True
-        actions: list[np.ndarray] = []  # mu(s) of every evaluation state, in [-1, 1]
+        states, actions = [], []  # every evaluation state, and the deployed mu(s) in [-1, 1]
 
         def act(obs: np.ndarray) -> np.ndarray:
+            states.append(obs)
             actions.append(self.agent.deployed_act(obs))
             return actions[-1]
 
         self.last_eval = evaluate(act, self.eval_env, self.scaler,
                                   eval_seeds(self.config.seed, self.config.eval_episodes))
         if not self.warned_saturated:  # once a run
-            self.warned_saturated = warn_if_saturated(np.array(actions), self.env_steps)
+            self.warned_saturated = warn_if_saturated(
+                trained_actions(self.agent, states, actions), self.env_steps)
         self.writer.row(self.env_steps, updates=self.agent.updates,
                         eval_return_mean=self.last_eval.mean(),
                         eval_return_std=self.last_eval.std())

@@ -11,13 +11,24 @@ on 3 of 30: the same within chance), and on 1 of 10 with 3e-4 (docs/presets.md, 
 actor"; the probe is ``benchmarks/actor_saturation.py``). :meth:`dpgkit.loop.Trainer.evaluate`
 calls :func:`warn_if_saturated` with the actions of each evaluation, so such a run says so
 instead of training on silently.
+
+The actions checked are the actor in training's, the one the policy gradient reaches
+(:func:`trained_actions`): where the run deploys another policy (TD7's checkpointed actor), its
+saturation says nothing of the gradient. TD7 on Walker2d-v5, seed 0: at 30,000 env steps its
+checkpointed policy sat at the bound in dimensions 1 and 4 of all 1,568 evaluated states, while
+its actor in training did in 91% and 94% of them, and the return went on from 285 to 572 at
+35,000.
 """
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dpgkit.errors import DpgkitWarning
+
+if TYPE_CHECKING:
+    from dpgkit.agent import DDPGAgent
 
 SATURATED = 1.0 - 1e-6
 """|mu| at or above this is saturated: |u| > 7.25, tanh'(u) < 4e-6."""
@@ -28,6 +39,15 @@ def saturated_dimensions(actions: np.ndarray) -> list[int]:
     sits at a bound: |mu| >= :data:`SATURATED` (N >= 1)."""
     actions = np.asarray(actions).reshape(len(actions), -1)
     return [int(d) for d in np.flatnonzero(np.all(np.abs(actions) >= SATURATED, axis=0))]
+
+
+def trained_actions(agent: "DDPGAgent", states: list[np.ndarray],
+                    deployed: list[np.ndarray]) -> np.ndarray:
+    """The actor in training's actions at the evaluation's ``states``: the ``deployed`` ones
+    where the agent deploys that actor (DDPG, TD3), else its own (TD7), as (N, action_dim)."""
+    if not states or agent.deployed_policy() is agent.actor:
+        return np.array(deployed)
+    return agent.act(np.array(states))
 
 
 def warn_if_saturated(actions: np.ndarray, env_steps: int) -> bool:

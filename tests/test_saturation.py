@@ -37,3 +37,29 @@ def test_a_run_whose_actor_saturated_warns_once_and_names_the_dimension(tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error", DpgkitWarning)
         model.trainer.evaluate()  # said once a run
+
+
+def test_td7_is_judged_by_its_actor_in_training_not_its_checkpointed_policy(tmp_path):
+    """TD7 evaluates its checkpointed policy, but the gradient reaches the actor in training: a
+    saturated checkpoint alone says nothing (TD7's Walker2d seed 0 at 30,000 steps), a saturated
+    actor in training warns, once."""
+    model = dpgkit.TD7("Pendulum-v1", run_dir=tmp_path / "run", warmup_steps=100, batch_size=16,
+                       actor_hidden=(16,), critic_hidden=(16,), zs_dim=8, encoder_hidden=16,
+                       checkpoint_min_steps=200, eval_every_steps=400, eval_episodes=1)
+    model.learn(400)
+    agent = model.agent
+
+    def last_linear(actor: torch.nn.Module) -> torch.nn.Linear:
+        return [m for m in actor.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+    with torch.no_grad():
+        last_linear(agent.checkpoint_actor).bias.fill_(50.0)
+    assert np.all(agent.deployed_act(np.zeros((4, 3), np.float32)) == 1.0)  # deployed: stuck
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DpgkitWarning)
+        model.trainer.evaluate()
+    with torch.no_grad():
+        last_linear(agent.actor).bias.fill_(50.0)
+    with pytest.warns(DpgkitWarning, match=r"action dimension\(s\) 0 \(at \+1\) sat at the bound "
+                                           r"in every one of the 200 states"):
+        model.trainer.evaluate()
