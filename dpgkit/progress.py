@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import gymnasium as gym
+from rich.progress import ProgressColumn, Task
+from rich.text import Text
 
 
 class EvaluationCounter(gym.Wrapper):
@@ -42,6 +44,14 @@ class Pace:
         rate = (env_steps - self.env_steps) / max(seconds - self.seconds, 1e-9)
         self.env_steps, self.seconds = env_steps, seconds
         return rate
+
+
+class RateColumn(ProgressColumn):
+    """The bar's env steps per second, over rich's last 30 seconds of progress: the pace its
+    time remaining is computed from (as :class:`Pace` for the printed lines)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0.0:.0f} steps/s")
 
 
 def time_left(seconds: float) -> str:

@@ -30,7 +30,7 @@ from dpgkit.config_dict import config_to_dict
 from dpgkit.distributed import DistributedTrainer
 from dpgkit.errors import Diverged, EnvFailed, WriteFailed
 from dpgkit.loop import Trainer  # also dpgkit.train.Trainer, where older code imports it
-from dpgkit.progress import EvaluationCounter, Pace, time_left
+from dpgkit.progress import EvaluationCounter, Pace, RateColumn, time_left
 from dpgkit.runlock import RunLock
 from dpgkit.target import reached_message
 
@@ -90,12 +90,12 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                   f"{config.total_env_steps} env steps) -> {run_dir}")
     live = progress and console.is_terminal
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=12),
-                   MofNCompleteColumn(), TextColumn("{task.fields[rate]:.0f} steps/s"),
+                   MofNCompleteColumn(), RateColumn(),
                    TextColumn("return {task.fields[last_return]}"),
                    TextColumn("eval {task.fields[last_eval]}"), TimeElapsedColumn(),
                    TimeRemainingColumn(), console=console, disable=not live)
     task = bar.add_task(config.env_id, total=config.total_env_steps,
-                        completed=trainer.env_steps, rate=0.0, last_return="-", last_eval="-")
+                        completed=trainer.env_steps, last_return="-", last_eval="-")
     trainer.eval_env = stops.StoppableEvaluation(trainer.eval_env, trainer)
     if live:  # "evaluating k/N" while an evaluation's episodes run
         trainer.eval_env = EvaluationCounter(trainer.eval_env, config.eval_episodes, lambda k, n: (
@@ -131,8 +131,7 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                                                       config.stop_at_target))
                 if trainer.env_steps // 50 > shown // 50:  # a step may add many transitions
                     shown = trainer.env_steps
-                    bar.update(task, completed=trainer.env_steps,
-                               rate=trainer.steps_per_second())
+                    bar.update(task, completed=trainer.env_steps)
                 if trainer.stop_signal is not None and not trainer.budget_reached:
                     raise stops.stopped(trainer)
         return trainer.finish()

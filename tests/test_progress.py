@@ -56,6 +56,7 @@ def test_the_bar_says_evaluating_k_of_n_and_the_time_remaining(tmp_path):
     shown = out.getvalue()
     assert {"evaluating 1/2", "evaluating 2/2"} <= set(re.findall(r"evaluating \d/\d", shown))
     assert re.search(r"\d:\d\d:\d\d", shown)  # elapsed and remaining time columns
+    assert re.search(r"\b[1-9]\d* steps/s", shown)  # rich's pace over its last 30 seconds
     train(preset_config("ddpg", **SMALL), tmp_path / "quiet", Console(quiet=True),
           progress=False)
     assert (tmp_path / "live" / "metrics.csv").read_bytes() == \
