@@ -136,13 +136,16 @@ def one_per_seed(runs: list[dict]) -> list[dict]:
 
 
 def figure(runs: list[dict], path: Path) -> None:
-    """A panel per task: each label's mean +- std over seeds, TD3's published curve dashed."""
+    """A panel per task: each label's mean +- std over seeds, in the label's one colour in
+    every panel, and TD3's published curve dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     envs = list(dict.fromkeys(r["env_id"] for r in runs))
+    colors = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(r["label"]
+                                                                          for r in runs))}
     if not envs:
         return
     cols = min(4, len(envs))
@@ -159,7 +162,8 @@ def figure(runs: list[dict], path: Path) -> None:
             x = np.array([s for s in curves[0]["steps"] if s <= end]) if len(curves) > 1 else \
                 np.array(curves[0]["steps"])
             ys = np.array([np.interp(x, r["steps"], r["eval_return"]) for r in curves])
-            (line,) = ax.plot(x, ys.mean(0), lw=1.6, label=f"{label} (n={len(curves)})")
+            (line,) = ax.plot(x, ys.mean(0), lw=1.6, color=colors[label],  # one per label
+                              label=f"{label} (n={len(curves)})")
             if len(curves) > 1:
                 ax.fill_between(x, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0),
                                 color=line.get_color(), alpha=0.2)

@@ -86,6 +86,29 @@ def test_a_run_extended_to_a_longer_budget_is_one_curve_of_the_figure(returns_re
     assert returns_report.one_per_seed([long, short]) == [long]
 
 
+def test_each_label_has_one_colour_in_every_panel(returns_report, tmp_path, monkeypatch):
+    """td7 drawn second beside td3 on Hopper and alone on Walker2d keeps its colour."""
+    import matplotlib.axes
+
+    drawn, plot = [], matplotlib.axes.Axes.plot
+
+    def recording_plot(self, *args, **kwargs):
+        drawn.append((kwargs.get("label"), kwargs.get("color")))
+        return plot(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording_plot)
+
+    def run(label: str, env_id: str) -> dict:
+        return {"label": label, "env_id": env_id, "seed": 0, "budget": 100_000, "done": True,
+                "steps": [50_000, 100_000], "eval_return": [1.0, 2.0]}
+
+    returns_report.figure([run("td3", "Hopper-v5"), run("td7", "Hopper-v5"),
+                           run("td7", "Walker2d-v5")], tmp_path / "figure.png")
+    colours = [(label, colour) for label, colour in drawn if label and "(n=" in label]
+    assert colours == [("td3 (n=1)", "C0"), ("td7 (n=1)", "C1"), ("td7 (n=1)", "C1")]
+    assert (tmp_path / "figure.png").stat().st_size > 0
+
+
 def test_the_time_to_the_published_return_is_the_first_evaluation_at_or_above_it(
         returns_jobs, returns_report, tmp_path):
     """Each finished run's first evaluation at or above TD3's published mean at its task's
