@@ -11,7 +11,7 @@ run records the share of its cores it had (CPU seconds over wall seconds over th
 1-minute load average at its start and end, and the tables mark a time or ratio made with a run
 that had less than ``CLEAN_CPU_SHARE`` of its cores as shared instead of clean.
 
-Three sections, each printed as a markdown table. ``--out`` (bench/speed.md) is rewritten after
+Four sections, each printed as a markdown table. ``--out`` (bench/speed.md) is rewritten after
 every section with the header and the sections finished so far, so a benchmark stopped midway
 keeps what it measured. The bf16 variants are timed only where oneDNN multiplies bfloat16
 natively (:func:`dpgkit.torchops.native_bf16`); elsewhere the table says they were skipped and
@@ -32,6 +32,9 @@ still run.
    the update reaches.
 3. **Replay memory**: measured RSS growth of a ReplayBuffer holding 1M HalfCheetah transitions
    against the raw bytes of its fields, and tracemalloc of what ``add`` allocates besides them.
+4. **td7**: TD7's update (on autograd) at HalfCheetah shapes, its products counted as in 2
+   (:func:`speed_td7.td7_update_gemms`), its time split the same way, and a torch profile of its
+   operators: what a hand-written TD7 path could gain at most (benchmarks/speed_td7.py).
 
 Every measurement runs in a fresh subprocess (``speed.py --one SPEC``) so thread settings,
 allocator state and warm caches do not leak between them; the child prints one JSON line.
@@ -46,12 +49,15 @@ from typing import Any
 
 import speed_learning
 import speed_memory
+import speed_td7
 import speed_update
 from speed_common import header, log, package_version
 
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
+
+SECTIONS = ("learn", "update", "memory", "td7")
 
 def int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
@@ -63,8 +69,8 @@ def str_list(text: str) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", type=str_list, default=["learn", "update", "memory"],
-                        help="which sections to run: learn,update,memory")
+    parser.add_argument("--sections", type=str_list, default=list(SECTIONS),
+                        help=f"which sections to run: {','.join(SECTIONS)}")
     parser.add_argument("--envs", type=str_list, default=["Pendulum-v1", "HalfCheetah-v5"])
     parser.add_argument("--algos", type=str_list, default=["ddpg", "td3"])
     parser.add_argument("--threads", type=int_list, default=[1, 2], help="torch thread counts")
@@ -83,12 +89,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also time dpgkit with bf16=True in the learning section")
     parser.add_argument("--updates", type=int, default=500,
                         help="updates per timing round of section 2")
+    parser.add_argument("--td7-updates", type=int, default=100,
+                        help="updates per timing round of section td7 (even)")
+    parser.add_argument("--td7-buffer-size", type=int, default=100_000,
+                        help="transitions in the LAP replay of section td7")
     parser.add_argument("--out", type=Path, default=Path("bench/speed.md"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one measurement
     args = parser.parse_args(argv)
-    unknown = set(args.sections) - {"learn", "update", "memory"}
+    unknown = set(args.sections) - set(SECTIONS)
     if unknown:
-        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}: use learn,update,memory")
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}: use "
+                     f"{','.join(SECTIONS)}")
     if (not args.one and "learn" in args.sections
             and package_version("stable-baselines3") == "not installed"):
         parser.error("stable-baselines3 is not installed in this Python: run "
@@ -113,7 +124,8 @@ def child_main(spec: dict[str, Any]) -> None:
     measure = {"dpgkit": speed_learning.measure_dpgkit_learning,
                "sb3": speed_learning.measure_sb3_learning,
                "update": speed_update.measure_update,
-               "memory": speed_memory.measure_replay_memory}[spec["kind"]]
+               "memory": speed_memory.measure_replay_memory,
+               "td7": speed_td7.measure_td7_update}[spec["kind"]]
     print(json.dumps(measure(spec)), flush=True)
 
 
@@ -125,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     parts = [header()]
     sections = {"learn": speed_learning.learning_section, "update": speed_update.update_section,
-                "memory": speed_memory.memory_section}
+                "memory": speed_memory.memory_section, "td7": speed_td7.td7_section}
     for done, name in enumerate(args.sections, 1):
         log(f"section {name} ...")
         parts.append(sections[name](args))

@@ -38,6 +38,28 @@ def linear_shapes(n_in: int, hidden: tuple[int, ...], n_out: int) -> list[tuple[
     return list(zip(sizes[:-1], sizes[1:], strict=True))
 
 
+def forward_gemms(what: str, layers: list[tuple[int, int]], batch: int) -> list[Gemm]:
+    """The forward products of a network of ``layers`` ((in, out) of each Linear, in order) at
+    ``batch``: one x @ W^T per layer."""
+    return [Gemm(what, "fwd", batch, i, o, 0 < index < len(layers) - 1)
+            for index, (i, o) in enumerate(layers)]
+
+
+def backward_gemms(what: str, layers: list[tuple[int, int]], batch: int, weights: bool,
+                   first_input: bool) -> list[Gemm]:
+    """The backward products of a network of ``layers`` at ``batch``, last layer first: a weight
+    gradient per layer where ``weights`` (its parameters train), an input gradient per layer but
+    the first, and the first's too where ``first_input`` (something upstream needs it)."""
+    gemms = []
+    for index, (i, o) in reversed(list(enumerate(layers))):
+        middle = 0 < index < len(layers) - 1
+        if weights:
+            gemms.append(Gemm(what, "dw", batch, i, o, middle))
+        if index > 0 or first_input:
+            gemms.append(Gemm(what, "dx", batch, i, o, middle))
+    return gemms
+
+
 def ddpg_update_gemms(obs_dim: int, action_dim: int, actor_hidden: tuple[int, ...],
                       critic_hidden: tuple[int, ...], batch: int) -> list[Gemm]:
     """Every matrix product of one dpgkit DDPG update (``DDPGAgent.update``), in order.
@@ -69,33 +91,17 @@ def ddpg_update_gemms(obs_dim: int, action_dim: int, actor_hidden: tuple[int, ..
     actor = linear_shapes(obs_dim, actor_hidden, action_dim)
     critic = linear_shapes(obs_dim + action_dim, critic_hidden, 1)
 
-    def middle(index: int, layers: list[tuple[int, int]]) -> bool:
-        return 0 < index < len(layers) - 1
-
-    def forward(what: str, layers: list[tuple[int, int]]) -> list[Gemm]:
-        return [Gemm(what, "fwd", batch, i, o, middle(index, layers))
-                for index, (i, o) in enumerate(layers)]
-
-    def backward(what: str, layers: list[tuple[int, int]], weights: bool,
-                 first_input: bool) -> list[Gemm]:
-        gemms = []
-        for index, (i, o) in reversed(list(enumerate(layers))):
-            if weights:
-                gemms.append(Gemm(what, "dw", batch, i, o, middle(index, layers)))
-            if index > 0 or first_input:
-                gemms.append(Gemm(what, "dx", batch, i, o, middle(index, layers)))
-        return gemms
-
+    fwd, bwd = forward_gemms, backward_gemms
     return [
-        *forward("1 target actor fwd (s')", actor),
-        *forward("2 target critic fwd (s', a')", critic),
-        *forward("3 critic fwd (s, a)", critic),
-        *backward("4 critic bwd (critic loss)", critic, weights=True, first_input=False),
-        *forward("5 actor fwd (s)", actor),
-        *forward("6 critic fwd (s, mu(s))", critic),
-        *backward("7 critic bwd to its action input (frozen)", critic, weights=False,
-                  first_input=True),
-        *backward("8 actor bwd", actor, weights=True, first_input=False),
+        *fwd("1 target actor fwd (s')", actor, batch),
+        *fwd("2 target critic fwd (s', a')", critic, batch),
+        *fwd("3 critic fwd (s, a)", critic, batch),
+        *bwd("4 critic bwd (critic loss)", critic, batch, weights=True, first_input=False),
+        *fwd("5 actor fwd (s)", actor, batch),
+        *fwd("6 critic fwd (s, mu(s))", critic, batch),
+        *bwd("7 critic bwd to its action input (frozen)", critic, batch, weights=False,
+             first_input=True),
+        *bwd("8 actor bwd", actor, batch, weights=True, first_input=False),
     ]
 
 

@@ -82,6 +82,7 @@ speed_learning = _module_fixture("speed_learning", "the speed benchmark's sectio
 speed_gemms = _module_fixture("speed_gemms", "the matrix products of an update and their rate")
 speed_update = _module_fixture("speed_update", "the speed benchmark's section 2")
 speed_memory = _module_fixture("speed_memory", "the speed benchmark's section 3")
+speed_td7 = _module_fixture("speed_td7", "the speed benchmark's section td7")
 
 
 returns_jobs = _module_fixture("returns_jobs", "the returns benchmark's runs, their states and "

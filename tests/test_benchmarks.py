@@ -239,3 +239,77 @@ def test_each_benchmark_starts_as_the_script_it_is(script, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage:")
+
+
+@pytest.mark.parametrize("actor_step", [True, False])
+def test_a_td7_update_costs_the_flops_autograd_multiplies(speed_td7, actor_step):
+    """td7_update_gemms, at sizes that tell every layer apart, charges exactly the matrix-product
+    FLOPs torch's own counter sees in one real TD7Agent.update (with and without its actor
+    step: the second and the third update of the policy_delay 2 preset)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dpgkit.batch import Batch
+    from dpgkit.presets import preset_config
+    from dpgkit.td7 import TD7Agent
+
+    obs_dim, action_dim, zs, hidden, encoder, batch = 5, 3, 6, 7, 9, 4
+    config = preset_config("td7", actor_hidden=(hidden,), critic_hidden=(hidden,), zs_dim=zs,
+                           encoder_hidden=encoder, batch_size=batch)
+    agent = TD7Agent(obs_dim, action_dim, config)
+    rng = np.random.default_rng(0)
+    obs, action, reward, next_obs = (
+        torch.as_tensor(rng.standard_normal(shape), dtype=torch.float32)
+        for shape in ((batch, obs_dim), (batch, action_dim), (batch,), (batch, obs_dim)))
+    data = Batch(obs, action.clamp(-1, 1), reward, next_obs, torch.zeros(batch))
+    agent.update(data)  # update 1: no actor step
+    if not actor_step:
+        agent.update(data)  # update 2 steps the actor, 3 does not
+    with FlopCounterMode(display=False) as counter:
+        agent.update(data)
+    expected = speed_td7.td7_update_gemms(obs_dim, action_dim, zs, hidden, encoder, batch,
+                                          actor_step)
+    assert counter.get_total_flops() == sum(g.flops for g in expected)
+
+
+TD7_RECORD = {"update_s_with_sampling": 0.045, "update_s_without_sampling": 0.05,
+              "tiny_update_s": 0.004, "flops": 2_682_847_232, "gemm_mix_s": 0.03,
+              "gemm_mix_gflops": 89.4, "torch_threads": 1, "seconds": 30.0, "cpu_share": 0.98,
+              "load_start": 0.1, "load_end": 0.2,
+              "operators": [{"name": "aten::addmm", "share": 0.4, "calls": 50.0},
+                            {"name": "all others", "share": 0.6, "calls": 1900.0}]}
+
+
+def test_the_td7_report_gives_the_ceilings_of_a_hand_written_path(speed_common, speed_td7,
+                                                                    monkeypatch):
+    """50,000 us an update, 30,000 of products alone, 4,000 fixed: at most 50/46 = x1.09
+    without the fixed part and 50/30 = x1.67 at the products' rate; the rate reached is
+    2.68 GFLOP / 0.05 s = 53.7 GFLOP/s, 60% of 89.4; the operators are tabled."""
+    monkeypatch.setattr(speed_common, "run_child", lambda spec: TD7_RECORD)
+    report = speed_td7.td7_section(argparse.Namespace(threads=[1], td7_buffer_size=100_000,
+                                                      td7_updates=100))
+    assert "| 1 | 50000 | 30000 | 4000 | 16000 | x1.09 | x1.67 |" in report
+    assert "| 1 (1) | 22.2 | 20.0 | 2683 | 53.7 | 89.4 | 60% | 0.98 | 0.10→0.20 |" in report
+    assert "| `aten::addmm` | 40% | 50.0 |" in report
+    assert "**5365.69**" in report  # two updates' products, one with the actor step
+
+
+def test_the_td7_measurement_runs_and_charges_the_flops_of_its_shapes(speed_gemms, speed_td7,
+                                                                      monkeypatch):
+    """measure_td7_update at width 16 and batch 16, really timed (each product for a round of
+    1 ms, not 50: the test is about what is measured, not how well): its FLOPs are the mean of
+    an update with and without the actor step, its rate those FLOPs over its products' time,
+    and its profile names the matrix products."""
+    timer = speed_gemms.seconds_per_call
+    monkeypatch.setattr(speed_gemms, "seconds_per_call",
+                        lambda fn: timer(fn, min_seconds=1e-3, rounds=1))
+    record = speed_td7.measure_td7_update({"threads": 1, "buffer_size": 300, "updates": 4,
+                                           "width": 16, "batch_size": 16})
+    sizes = (17, 6, 16, 16, 16, 16)
+    assert record["flops"] == sum(g.flops for g in speed_td7.td7_cycle_gemms(*sizes, 2)) / 2
+    assert record["gemm_mix_gflops"] == pytest.approx(
+        record["flops"] / record["gemm_mix_s"] / 1e9)
+    assert all(record[key] > 0 for key in ("update_s_with_sampling", "update_s_without_sampling",
+                                          "tiny_update_s", "cpu_share"))
+    assert "aten::addmm" in {op["name"] for op in record["operators"]}
+    assert sum(op["share"] for op in record["operators"]) == pytest.approx(1.0)
