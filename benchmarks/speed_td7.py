@@ -242,7 +242,9 @@ def td7_section(args: argparse.Namespace) -> str:
             profiled = (threads, r)
         log(f"td7 threads={threads}: " + (failed_cell(r) if "failed" in r else (
             f"{1 / r['update_s_without_sampling']:.1f} updates/s, cpu {r['cpu_share']:.2f}")))
-    gemms = td7_cycle_gemms(HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, 256, 256, 256, 256, 2)
+    with_actor, without = (td7_update_gemms(HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, 256,
+                                            256, 256, 256, actor_step)
+                           for actor_step in (True, False))
     intro = (f"## td7. The TD7 update alone (no env)\n\n"
              f"dpgkit `TD7Agent.update` (the `td7` preset, on autograd: dpgkit/td7.py), "
              f"HalfCheetah shapes (obs {HALFCHEETAH_OBS_DIM}, action {HALFCHEETAH_ACTION_DIM}), "
@@ -263,5 +265,6 @@ def td7_section(args: argparse.Namespace) -> str:
                      f"adds its own cost to each call, so small operators read high):\n\n"
                      + operator_table(profiled[1]))
     return (intro + "\n".join(rows) + where + "\n".join(split) + operators
-            + "\n\nMatrix products of two updates, one with an actor step (`td7_update_gemms` "
-            "in benchmarks/speed_td7.py):\n\n" + gemm_table(gemms))
+            + "\n\nMatrix products of one update with an actor step (`td7_update_gemms` in "
+            "benchmarks/speed_td7.py); one without it stops after pass 6, "
+            f"{sum(g.flops for g in without) / 1e6:.2f} MFLOP:\n\n" + gemm_table(with_actor))
