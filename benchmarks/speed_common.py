@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,14 @@ def stopwatch(threads: int) -> Iterator[dict[str, float]]:
     seconds = time.perf_counter() - wall
     record.update(seconds=seconds, cpu_share=(time.process_time() - cpu) / seconds / threads,
                   load_end=os.getloadavg()[0])
+
+
+def mean_seconds(fn: Callable[[], Any], n: int) -> float:
+    """Wall seconds of one call of ``fn``, the mean of ``n`` calls in a row."""
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
 
 
 def shared_mark(records: list[dict[str, Any]]) -> str:

@@ -1,16 +1,11 @@
-"""Section td7 of the speed benchmark (benchmarks/speed.py): TD7's update alone, where its time
-goes, and so what a hand-written path for TD7 (like DDPG's, dpgkit/fastpath.py) could gain.
-
-TD7 runs on autograd (dpgkit/td7.py). A hand-written path removes time outside the matrix
-products: Python and dispatch (the fixed part) and elementwise work; it cannot make the products
-themselves faster. So the update's time split into its products alone, its fixed part and the
-rest bounds what such a path could gain, and the profile of the rest says what it is made of.
-"""
+"""Section td7 of the speed benchmark (benchmarks/speed.py): TD7's update alone (it runs on
+autograd, dpgkit/td7.py), where its time goes, and so what a hand-written path like DDPG's
+(dpgkit/fastpath.py) could gain: such a path removes Python, dispatch and elementwise work, never
+the matrix products, so the update's time over its products' time alone bounds the gain."""
 
 import argparse
 import dataclasses
 import statistics
-import time
 from typing import Any
 
 import numpy as np
@@ -24,6 +19,7 @@ from speed_common import (
     fill,
     load_cell,
     log,
+    mean_seconds,
     random_transitions,
     shared_mark,
     stopwatch,
@@ -94,13 +90,10 @@ def td7_update_gemms(obs_dim: int, action_dim: int, zs_dim: int, hidden: int,
     return gemms
 
 
-def td7_cycle_gemms(obs_dim: int, action_dim: int, zs_dim: int, hidden: int,
-                    encoder_hidden: int, batch: int, policy_delay: int) -> list[Gemm]:
-    """The products of ``policy_delay`` consecutive updates, one of which steps the actor: a
-    cycle whose FLOPs over ``policy_delay`` are the mean update's."""
-    sizes = (obs_dim, action_dim, zs_dim, hidden, encoder_hidden, batch)
-    return [*td7_update_gemms(*sizes, actor_step=True)] + [
-        gemm for _ in range(policy_delay - 1) for gemm in td7_update_gemms(*sizes, False)]
+def td7_cycle_gemms(*sizes: int, policy_delay: int) -> list[Gemm]:
+    """The products of ``policy_delay`` updates, one with an actor step (``sizes``: as
+    :func:`td7_update_gemms`'s): their FLOPs over ``policy_delay`` are the mean update's."""
+    return td7_update_gemms(*sizes, True) + td7_update_gemms(*sizes, False) * (policy_delay - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,24 +145,21 @@ def measure_td7_update(spec: dict[str, Any]) -> dict[str, Any]:
     fixed = agent.replay.sample(config.batch_size, rng)
     tiny_batch = tiny.replay.sample(8, rng)
 
-    def timed(run: Any, n: int) -> float:
-        start = time.perf_counter()
-        for _ in range(n):
-            run()
-        return (time.perf_counter() - start) / n
+    def sampled() -> None:
+        agent.update(agent.replay.sample(config.batch_size, rng))
 
     n = spec["updates"]  # an even count: as many actor steps in each timing
     with stopwatch(spec["threads"]) as clock:
-        timed(lambda: agent.update(agent.replay.sample(config.batch_size, rng)), 10)  # warm up
-        timed(lambda: tiny.update(tiny_batch), 50)
+        mean_seconds(sampled, 10)  # warm up
+        mean_seconds(lambda: tiny.update(tiny_batch), 50)
         with_sampling, without_sampling, tiny_times = [], [], []
         for _ in range(3):
-            with_sampling.append(timed(
-                lambda: agent.update(agent.replay.sample(config.batch_size, rng)), n))
-            without_sampling.append(timed(lambda: agent.update(fixed), n))
-            tiny_times.append(timed(lambda: tiny.update(tiny_batch), n))
+            with_sampling.append(mean_seconds(sampled, n))
+            without_sampling.append(mean_seconds(lambda: agent.update(fixed), n))
+            tiny_times.append(mean_seconds(lambda: tiny.update(tiny_batch), n))
         gemms = td7_cycle_gemms(obs_dim, action_dim, config.zs_dim, config.critic_hidden[0],
-                                config.encoder_hidden, config.batch_size, config.policy_delay)
+                                config.encoder_hidden, config.batch_size,
+                                policy_delay=config.policy_delay)
         cycle_seconds, gflops = matmul_mix_rate(gemms)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(n):

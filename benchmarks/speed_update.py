@@ -5,8 +5,6 @@ their rate: benchmarks/speed_gemms.py)."""
 import argparse
 import dataclasses
 import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +19,7 @@ from speed_common import (
     fill,
     load_cell,
     log,
+    mean_seconds,
     random_transitions,
     shared_mark,
     stopwatch,
@@ -57,12 +56,6 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(1)
     fixed = replay.sample(batch, rng)
 
-    def timed(fn: Callable[[], Any], n: int) -> float:
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        return (time.perf_counter() - start) / n
-
     # the same update code on networks 8-8 and batch 8: its matrix products are next to nothing,
     # so its time is the part of an update that does not grow with the networks (Python, torch's
     # per-operation dispatch, launching each kernel)
@@ -74,14 +67,14 @@ def measure_update(spec: dict[str, Any]) -> dict[str, Any]:
     n = spec["updates"]
     gemms = ddpg_update_gemms(obs_dim, action_dim, hidden, hidden, batch)
     with stopwatch(spec["threads"]) as clock:
-        timed(lambda: agent.update(replay.sample(batch, rng)), 50)  # warm up
-        timed(lambda: tiny_agent.update(tiny_batch), 50)
+        mean_seconds(lambda: agent.update(replay.sample(batch, rng)), 50)  # warm up
+        mean_seconds(lambda: tiny_agent.update(tiny_batch), 50)
         with_sampling, without_sampling, sampling, tiny = [], [], [], []
         for _ in range(3):
-            with_sampling.append(timed(lambda: agent.update(replay.sample(batch, rng)), n))
-            without_sampling.append(timed(lambda: agent.update(fixed), n))
-            sampling.append(timed(lambda: replay.sample(batch, rng), n))
-            tiny.append(timed(lambda: tiny_agent.update(tiny_batch), n))
+            with_sampling.append(mean_seconds(lambda: agent.update(replay.sample(batch, rng)), n))
+            without_sampling.append(mean_seconds(lambda: agent.update(fixed), n))
+            sampling.append(mean_seconds(lambda: replay.sample(batch, rng), n))
+            tiny.append(mean_seconds(lambda: tiny_agent.update(tiny_batch), n))
         mix_seconds, mix_gflops = matmul_mix_rate(gemms, bf16=spec["path"] == "bf16")
         square_gflops = square_matmul_rate()
     return {"update_s_with_sampling": statistics.median(with_sampling),

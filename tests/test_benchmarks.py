@@ -305,8 +305,8 @@ def test_the_td7_measurement_runs_and_charges_the_flops_of_its_shapes(speed_gemm
                         lambda fn: timer(fn, min_seconds=1e-3, rounds=1))
     record = speed_td7.measure_td7_update({"threads": 1, "buffer_size": 300, "updates": 4,
                                            "width": 16, "batch_size": 16})
-    sizes = (17, 6, 16, 16, 16, 16)
-    assert record["flops"] == sum(g.flops for g in speed_td7.td7_cycle_gemms(*sizes, 2)) / 2
+    cycle = speed_td7.td7_cycle_gemms(17, 6, 16, 16, 16, 16, policy_delay=2)
+    assert record["flops"] == sum(g.flops for g in cycle) / 2
     assert record["gemm_mix_gflops"] == pytest.approx(
         record["flops"] / record["gemm_mix_s"] / 1e9)
     assert all(record[key] > 0 for key in ("update_s_with_sampling", "update_s_without_sampling",
