@@ -59,6 +59,7 @@ from speed_common import header, log, package_version
 
 SECTIONS = ("learn", "update", "memory", "td7")
 
+
 def int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
@@ -100,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}: use "
                      f"{','.join(SECTIONS)}")
+    if args.td7_updates < 2 or args.td7_updates % 2:
+        parser.error(f"--td7-updates must be even (got {args.td7_updates}): each timing then "
+                     "holds as many updates with an actor step as without (policy_delay 2)")
     if (not args.one and "learn" in args.sections
             and package_version("stable-baselines3") == "not installed"):
         parser.error("stable-baselines3 is not installed in this Python: run "

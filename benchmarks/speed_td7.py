@@ -114,10 +114,10 @@ def top_operators(profile: Any, updates: int, count: int = 8) -> list[dict[str, 
 
 def measure_td7_update(spec: dict[str, Any]) -> dict[str, Any]:
     """Updates/s of ``TD7Agent.update`` (the ``td7`` preset; ``spec`` may shrink its ``width``
-    and ``batch_size``) at HalfCheetah's obs and action sizes, with and
-    without sampling from its LAP replay, the same update at 8-wide networks and batch 8 (its
-    fixed part), the rate of its products timed alone, and a torch profile of its operators,
-    in one process. Rounds interleave (median of 3) so drift hits each timing alike."""
+    and ``batch_size``) at HalfCheetah's obs and action sizes, with and without sampling from
+    its LAP replay, the same update at 8-wide networks and batch 8 (its fixed part), the rate of
+    its products timed alone, and a torch profile of its operators, in one process. Rounds
+    interleave (median of 3) so drift hits each timing alike."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
