@@ -1,6 +1,7 @@
 """The arithmetic of section 2 of the speed benchmark (benchmarks/speed.py): the matrix
 products of one dpgkit DDPG update, their FLOPs, and the rate this machine multiplies exactly
-those products at (section 2 itself: benchmarks/speed_update.py)."""
+those products at (section 2 itself: benchmarks/speed_update.py). Section td7
+(benchmarks/speed_td7.py) counts TD7's products with the same forward and backward helpers."""
 
 import statistics
 import time
