@@ -165,6 +165,11 @@ def load_cell(record: dict[str, Any]) -> str:
     return f"{record['load_start']:.2f}→{record['load_end']:.2f}"
 
 
+def table_start(head: str) -> list[str]:
+    """A markdown table's first two rows: ``head`` and the rule under its columns."""
+    return [head, "|" + "---|" * (head.count("|") - 1)]
+
+
 def failed_cell(record: dict[str, Any]) -> str:
     """'failed: ERROR' for a failed measurement, fit for a table cell."""
     return f"failed: {record['failed'][:200]}".replace("|", "\\|")

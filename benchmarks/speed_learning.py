@@ -21,6 +21,7 @@ from speed_common import (
     log,
     shared_mark,
     stopwatch,
+    table_start,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +215,7 @@ def learning_section(args: argparse.Namespace) -> str:
             "repeat) | dpgkit median | SB3 median | dpgkit/SB3 (median) |" + bf16_head
             + f" cpu share, {runs_head} (each repeat) | 1-min load at start→end, {runs_head} "
             "(each repeat) |")
-    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    rows = table_start(head)
     for env_id in args.envs:
         for algo in args.algos:
             for threads in args.threads:

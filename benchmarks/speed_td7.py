@@ -23,6 +23,7 @@ from speed_common import (
     random_transitions,
     shared_mark,
     stopwatch,
+    table_start,
 )
 from speed_gemms import Gemm, backward_gemms, forward_gemms, gemm_table, matmul_mix_rate
 
@@ -91,8 +92,8 @@ def td7_update_gemms(obs_dim: int, action_dim: int, zs_dim: int, hidden: int,
 
 
 def td7_cycle_gemms(*sizes: int, policy_delay: int) -> list[Gemm]:
-    """The products of ``policy_delay`` updates, one with an actor step (``sizes``: as
-    :func:`td7_update_gemms`'s): their FLOPs over ``policy_delay`` are the mean update's."""
+    """The products of ``policy_delay`` updates (td7_update_gemms' sizes), one with an actor step
+    (their FLOPs over policy_delay: the mean update's)."""
     return td7_update_gemms(*sizes, True) + td7_update_gemms(*sizes, False) * (policy_delay - 1)
 
 
@@ -135,12 +136,10 @@ def measure_td7_update(spec: dict[str, Any]) -> dict[str, Any]:
     tiny_config = dataclasses.replace(config, actor_hidden=(8,), critic_hidden=(8,), zs_dim=8,
                                       encoder_hidden=8, batch_size=8)
     torch.set_flush_denormal(config.flush_denormal)  # as the Trainer does
-    agents = {}
-    for name, c in (("full", config), ("tiny", tiny_config)):
-        agent = TD7Agent(obs_dim, action_dim, c)
-        fill(agent.make_replay(1), random_transitions(spec["buffer_size"], obs_dim, action_dim))
-        agents[name] = agent
-    agent, tiny = agents["full"], agents["tiny"]
+    chunk = random_transitions(spec["buffer_size"], obs_dim, action_dim)
+    agent, tiny = (TD7Agent(obs_dim, action_dim, c) for c in (config, tiny_config))
+    for each in (agent, tiny):
+        fill(each.make_replay(1), chunk)
     rng = np.random.default_rng(1)
     fixed = agent.replay.sample(config.batch_size, rng)
     tiny_batch = tiny.replay.sample(8, rng)
@@ -209,17 +208,16 @@ def td7_rows(threads: int, r: dict[str, Any]) -> tuple[str, str]:
 
 
 def operator_table(r: dict[str, Any]) -> str:
-    rows = ["| torch operator | share of self CPU time | calls per update |", "|---|---|---|"]
-    rows += [f"| `{op['name']}` | {op['share']:.0%} | {op['calls']:.1f} |"
-             for op in r["operators"]]
-    return "\n".join(rows)
+    return "\n".join(table_start("| torch operator | share of self CPU time | calls per update |")
+                     + [f"| `{op['name']}` | {op['share']:.0%} | {op['calls']:.1f} |"
+                        for op in r["operators"]])
 
 
 def td7_section(args: argparse.Namespace) -> str:
     """Section td7: one fresh process per thread count; the update's rate, its time split and,
     for the first thread count, its operators."""
-    rows = [TD7_HEAD, "|" + "---|" * (TD7_HEAD.count("|") - 1)]
-    split = [TD7_SPLIT_HEAD, "|" + "---|" * (TD7_SPLIT_HEAD.count("|") - 1)]
+    rows = table_start(TD7_HEAD)
+    split = table_start(TD7_SPLIT_HEAD)
     profiled = None
     for threads in args.threads:
         r = speed_common.run_child({"kind": "td7", "threads": threads,
@@ -232,9 +230,11 @@ def td7_section(args: argparse.Namespace) -> str:
             profiled = (threads, r)
         log(f"td7 threads={threads}: " + (failed_cell(r) if "failed" in r else (
             f"{1 / r['update_s_without_sampling']:.1f} updates/s, cpu {r['cpu_share']:.2f}")))
-    with_actor, without = (td7_update_gemms(HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, 256,
-                                            256, 256, 256, actor_step)
-                           for actor_step in (True, False))
+    from dpgkit.presets import preset_config
+    td7 = preset_config("td7")  # the sizes the children measure
+    with_actor, without = (td7_update_gemms(
+        HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, td7.zs_dim, td7.critic_hidden[0],
+        td7.encoder_hidden, td7.batch_size, actor_step) for actor_step in (True, False))
     intro = (f"## td7. The TD7 update alone (no env)\n\n"
              f"dpgkit `TD7Agent.update` (the `td7` preset, on autograd: dpgkit/td7.py), "
              f"HalfCheetah shapes (obs {HALFCHEETAH_OBS_DIM}, action {HALFCHEETAH_ACTION_DIM}), "

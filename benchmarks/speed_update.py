@@ -23,6 +23,7 @@ from speed_common import (
     random_transitions,
     shared_mark,
     stopwatch,
+    table_start,
 )
 from speed_gemms import ddpg_update_gemms, gemm_table, matmul_mix_rate, square_matmul_rate
 
@@ -121,8 +122,8 @@ def update_section(args: argparse.Namespace) -> str:
     """Section 2: one fresh process per thread count and path; table updates/s against the
     matmul rate (the bf16 path only where this CPU has native bfloat16)."""
     skipped = bf16_skip_reason()
-    rows = [UPDATE_HEAD, "|" + "---|" * (UPDATE_HEAD.count("|") - 1)]
-    split = [SPLIT_HEAD, "|" + "---|" * (SPLIT_HEAD.count("|") - 1)]
+    rows = table_start(UPDATE_HEAD)
+    split = table_start(SPLIT_HEAD)
     for threads in args.threads:
         for kind in [k for k in UPDATE_PATHS if not (k == "bf16" and skipped)]:
             r = speed_common.run_child({"kind": "update", "threads": threads,
