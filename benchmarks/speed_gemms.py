@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from speed_common import table_start
+
 # ---------------------------------------------------------------------------------------------
 # 2. The update alone: FLOPs per update, and this machine's matmul rate
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +194,7 @@ def square_matmul_rate(n: int = 1024) -> float:
 
 def gemm_table(gemms: list[Gemm]) -> str:
     """The products of one update, one row per pass, with their FLOPs."""
-    rows = ["| pass | products (kind: B x in -> out) | MFLOP |", "|---|---|---|"]
+    rows = table_start("| pass | products (kind: B x in -> out) | MFLOP |")
     for what in dict.fromkeys(g.what for g in gemms):
         mine = [g for g in gemms if g.what == what]
         shapes = ", ".join(f"{g.kind}: {g.batch}x{g.n_in}->{g.n_out}" for g in mine)

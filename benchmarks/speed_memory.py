@@ -15,6 +15,7 @@ from speed_common import (
     fill,
     random_transitions,
     stopwatch,
+    table_start,
 )
 
 # transitions of the buffer whose fill section 3 traces: two episode ends, so its ring wraps
@@ -114,7 +115,7 @@ def memory_section(args: argparse.Namespace) -> str:
     # the raw bytes of N transitions, each field once: s, a, r as float32, the two flags as bytes
     raw = args.buffer_size * (4 * HALFCHEETAH_OBS_DIM + 4 * HALFCHEETAH_ACTION_DIM + 4 + 1 + 1)
     mb = lambda b: f"{b / 1e6:.1f}"  # noqa: E731
-    rows = ["| what | shape | dtype | MB | / raw |", "|---|---|---|---|---|"]
+    rows = table_start("| what | shape | dtype | MB | / raw |")
     rows += [f"| field `{name}` | {tuple(shape)} | {dtype} | {mb(nbytes)} | |"
              for name, (shape, dtype, nbytes) in fields.items()]
     rows += [
