@@ -54,13 +54,14 @@ def table(runs: list[dict], commit: str) -> str:
             + (("yes" if mean >= pub[0] - pub[1] else "**no**") if pub and finals else "-") + " | "
             + (", ".join(f"{r['wall_seconds']:.0f}" for r in done) or "-") + " | "
             + (", ".join(f"{r['steps_per_second']:.0f}" for r in done) or "-") + " | "
-            + (", ".join(dict.fromkeys(_short(r.get("machine", "?")) for r in done)) or "-")
+            + ("; ".join(dict.fromkeys(_short(r.get("machine", "?")) for r in done)) or "-")
             + " |")
     lines.append("")
     lines.append(f"Tabled at commit {commit}. Ratio: dpgkit's mean over TD3's published mean. "
                  "Wall time is training time summed over a run's processes (resumes included); "
-                 "steps/s depend on the machine each run had (its last column; the runs' "
-                 "records name the CPU and the commit that trained them).")
+                 "steps/s depend on the machine each run had (its last column, each machine once, "
+                 "set apart by ';'; the runs' records name the CPU and the commit that trained "
+                 "them).")
     lines.append("")
     lines.append("Each row's command (OUT is the benchmark's output folder):")
     lines.append("")

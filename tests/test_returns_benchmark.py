@@ -170,6 +170,25 @@ def test_a_finished_runs_record_outlives_its_machine(
     assert not (second / "results.md").exists()
 
 
+def test_a_row_trained_on_two_machines_names_each_once(
+        returns_jobs, returns_records, returns_report, tmp_path):
+    """Seeds trained on different machines: the machine cell names each machine once, in the
+    seeds' order, set apart by ';' (a machine's short name holds a comma of its own)."""
+    jobs = [returns_jobs.Job("td3", "td3", "Reacher-v5", seed, 10_000) for seed in range(3)]
+    record = tmp_path / "record"
+    names = ["AMD EPYC 7B13 64-Core Processor, 2 cores, AVX2",
+             "Intel(R) Xeon(R) Platinum 8480C, 2 cores, AMX",
+             "AMD EPYC 7B13 64-Core Processor, 2 cores, AVX2"]
+    for job, name in zip(jobs, names, strict=True):
+        fake_run(job.run_dir(tmp_path / "runs"), [(10_000, -4.0)], finished_at=10_000)
+        returns_records.keep_record(job, tmp_path / "runs", record)
+        path = returns_jobs.record_path(job, record)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "machine": name}))
+    text = returns_report.write_results(jobs, tmp_path / "elsewhere", record)
+    row = next(line for line in text.splitlines() if line.startswith("| td3 | Reacher-v5"))
+    assert row.split("|")[-2].strip() == "AMD EPYC, AVX2; Intel Xeon, AMX"
+
+
 def test_an_unfinished_run_leaves_no_record(returns_jobs, returns_records, tmp_path):
     job = returns_jobs.Job("td3", "td3", "Reacher-v5", 0, 10_000)
     fake_run(job.run_dir(tmp_path), [(5000, -9.0)], checkpoint=True)
