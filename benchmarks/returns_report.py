@@ -9,6 +9,7 @@ import numpy as np
 import returns_jobs
 from returns_jobs import Job
 from returns_records import collect
+from speed_common import table_start
 
 from dpgkit.reference import TD3_CURVE_STDS, TD3_CURVES, published_at, task_name
 
@@ -36,10 +37,10 @@ def table(runs: list[dict], commit: str) -> str:
     """The markdown table: a row per (label, env, budget) with the finished seeds' final
     evaluations."""
     groups = _groups(runs)
-    lines = ["| preset (label) | task | env steps | seeds done | dpgkit final eval, mean +- std "
-             "| per seed | TD3 published at that step (mean +- seed std) | ratio | at or above "
-             "published mean - std | wall s per run | steps/s per run | machine |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = table_start("| preset (label) | task | env steps | seeds done | dpgkit final eval, "
+                        "mean +- std | per seed | TD3 published at that step (mean +- seed std) "
+                        "| ratio | at or above published mean - std | wall s per run | steps/s "
+                        "per run | machine |")
     for (label, env_id, budget), group in groups.items():
         done = [r for r in group if r["done"]]
         finals = [r["eval_return"][-1] for r in done if r["eval_return"]]
@@ -93,11 +94,10 @@ def reach_table(runs: list[dict]) -> str:
     longest: dict[str, int] = {}
     for r in runs:
         longest[r["env_id"]] = max(longest.get(r["env_id"], 0), r["budget"])
-    lines = [REACH_HEADING, "",
-             "| preset (label) | task | run's env steps | target: TD3 published mean at | env "
-             "steps to reach it, per seed | mean over seeds that reached | wall s to reach it, "
-             "per seed (~: at the run's mean rate) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [REACH_HEADING, ""] + table_start(
+        "| preset (label) | task | run's env steps | target: TD3 published mean at | env steps to "
+        "reach it, per seed | mean over seeds that reached | wall s to reach it, per seed (~: at "
+        "the run's mean rate) |")
     for (label, env_id, budget), group in _groups(runs).items():
         done = [r for r in group if r["done"] and r["eval_return"]]
         pub = published_at(task_name(env_id), longest[env_id])
