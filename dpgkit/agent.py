@@ -172,6 +172,11 @@ class DDPGAgent:
             return 0
         return math.floor(length * self.config.updates_per_step)
 
+    def episode_scalars(self) -> dict[str, float]:
+        """TensorBoard scalars the agent reports at each training episode's end (TD7: its
+        checkpoint bar); none for DDPG and TD3."""
+        return {}
+
     def deployed_policy(self) -> nn.Module:
         """The network that is evaluated, exported and deployed, obs -> action in [-1, 1]."""
         return self.actor

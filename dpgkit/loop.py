@@ -153,6 +153,8 @@ class Trainer:
                 events["episode_return"] = self.record_episode(episode)
                 burst = self.agent.on_episode_end(episode.length, episode.total_reward,
                                                   self.env_steps)
+                for key, value in self.agent.episode_scalars().items():
+                    self.writer.scalar(key, value, self.env_steps)
                 self.burst_left = burst if len(self.replay) >= self.config.batch_size else 0
             elif self.stop_signal is not None:
                 return events

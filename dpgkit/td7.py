@@ -257,6 +257,14 @@ class TD7Agent(TD3Agent):
         self.assessed_episodes, self.assessed_env_steps, self.min_return = 0, 0, 1e8
         return burst
 
+    def episode_scalars(self) -> dict[str, float]:
+        """``checkpoint_bar``: the worst assessed return of the deployed (checkpointed) policy,
+        the return a new policy must match to replace it; a rise marks a new deployed policy.
+        None until the first checkpoint."""
+        if not self.config.policy_checkpoints or self.best_min_return <= -1e8:
+            return {}
+        return {"checkpoint_bar": self.best_min_return}
+
     def checkpoint_policy(self) -> None:
         """checkpoint actor <- mu, checkpoint encoder <- the fixed encoder (the one mu acted
         with)."""

@@ -121,10 +121,12 @@ def test_the_checkpoint_rule_on_scripted_returns():
     assert agent.on_episode_end(50, -10.0, env_steps=50) == 0  # warm-up, not counted
     assert agent.on_episode_end(60, -10.0, env_steps=110) == 0  # ends the warm-up
     assert not agent.warming_up(110)
+    assert agent.episode_scalars() == {}  # no checkpoint yet: no bar to show
     # the first assessment is one episode long: checkpoint, then a burst of its length
     agent.actor.out.bias.data.fill_(0.25)
     assert agent.on_episode_end(40, -5.0, env_steps=150) == 40
     assert agent.best_min_return == -5.0 and agent.checkpoint_actor.out.bias.eq(0.25).all()
+    assert agent.episode_scalars() == {"checkpoint_bar": -5.0}
     agent.update(batch())  # updates == 0 == checkpoint_late_after_updates: reweight, grow
     assert agent.best_min_return == -7.5 and agent.max_assessed_episodes == 3
     agent.actor.out.bias.data.fill_(0.5)
@@ -177,11 +179,25 @@ def run_td7(tmp_path, name: str, **overrides) -> tuple[dict, bytes]:
     return summary, (tmp_path / name / "metrics.csv").read_bytes()
 
 
+def tensorboard_scalars(run_dir, key: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(key)]
+
+
 def test_same_seed_same_bits_and_bursts_at_episode_ends(tmp_path):
     (a, metrics_a), (b, metrics_b) = (run_td7(tmp_path, name, checkpoint_min_steps=400)
                                       for name in "ab")
     assert metrics_a == metrics_b and a["eval_return_mean"] == b["eval_return_mean"]
     assert a["updates"] == 400  # warm-up to 200; one assessment of two episodes, a burst of 400
+    # TensorBoard's checkpoint_bar: from the first checkpoint (at 600, after the warm-up's
+    # episode and the first policy's two) the worse of that policy's two returns
+    returns = [float(row.split(b",")[3]) for row in metrics_a.splitlines()[1:]
+               if row.split(b",")[3]]
+    bar = tensorboard_scalars(tmp_path / "a", "checkpoint_bar")
+    assert bar == [(600, pytest.approx(min(returns[1:]), rel=1e-6))] and len(returns) == 3
     (c, _), = [run_td7(tmp_path, "c", seed=1)]
     assert c["eval_return_mean"] != a["eval_return_mean"]
 
