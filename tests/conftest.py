@@ -95,3 +95,9 @@ returns_report = _module_fixture("returns_report", "the returns benchmark's tabl
 def saturation() -> ModuleType:
     """benchmarks/actor_saturation.py."""
     return _benchmark_script("actor_saturation")
+
+
+@pytest.fixture(scope="module")
+def checkpoint_rule() -> ModuleType:
+    """benchmarks/checkpoint_rule.py."""
+    return _benchmark_script("checkpoint_rule")

@@ -230,7 +230,7 @@ def test_the_saturation_probe_reads_the_input_of_the_actors_tanh(saturation, tmp
 
 
 @pytest.mark.parametrize("script", ["speed.py", "returns.py", "actor_saturation.py",
-                                    "scaling.py"])
+                                    "scaling.py", "checkpoint_rule.py"])
 def test_each_benchmark_starts_as_the_script_it_is(script, tmp_path):
     """``python benchmarks/X.py`` from anywhere finds the modules beside it (each benchmark is
     split into a few; they are scripts, not a package) and prints its usage."""
