@@ -87,8 +87,8 @@ def run_row(run_dir: Path) -> str:
     end = episodes[-1][0] if episodes else 0
     recent = [ret for steps, _, ret, _ in episodes if steps > end - TRAINING_WINDOW]
     median = f"{statistics.median(recent):.0f}" if recent else "-"
-    final, best = evaluations[-1] if evaluations else None, max(
-        evaluations, key=lambda e: e[1], default=None)
+    final = evaluations[-1] if evaluations else None
+    best = max(evaluations, key=lambda evaluation: evaluation[1], default=None)
     final_cell = f"{final[1]:.0f} +- {final[2]:.0f} at {final[0]:,}" if final else "-"
     best_cell = f"{best[1]:.0f} at {best[0]:,}" if best else "-"
     return (f"| {config['env_id']} seed {config['seed']} | {len(checkpoints)} | {last} | "
