@@ -2,7 +2,7 @@
 the checkpoints the agent took (scripted returns, and a real run's TensorBoard checkpoint_bar)."""
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_td7 import tensorboard_scalars
 
 import dpgkit
 from dpgkit.presets import preset_config
@@ -32,9 +32,7 @@ def test_the_replay_finds_the_checkpoints_tensorboard_shows(checkpoint_rule, tmp
                            warmup_steps=100, eval_every_steps=500, eval_episodes=1,
                            checkpoint_min_steps=0)
     dpgkit.train(config, tmp_path / "run", progress=False)
-    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"scalars": 0})
-    events.Reload()
-    shown = [(event.step, event.value) for event in events.Scalars("checkpoint_bar")]
+    shown = tensorboard_scalars(tmp_path / "run", "checkpoint_bar")
     changes = [(step, pytest.approx(value, rel=1e-6)) for i, (step, value) in enumerate(shown)
                if i == 0 or value != shown[i - 1][1]]
     run_config, episodes, evaluations = checkpoint_rule.read_run(tmp_path / "run")
