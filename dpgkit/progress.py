@@ -40,8 +40,13 @@ class Pace:
     def __init__(self, env_steps: int, seconds: float) -> None:
         self.env_steps, self.seconds = env_steps, seconds
 
-    def rate(self, env_steps: int, seconds: float) -> float:
-        """Steps per second since the previous call (or the start), which this call becomes."""
+    def rate(self, env_steps: int, seconds: float) -> float | None:
+        """Steps per second since the previous call (or the start), which this call becomes;
+        None, and no new reading, while no env step has passed since it: a resume from a stop
+        in a TD7 burst at an evaluation step first finishes that step and evaluates, with no
+        step taken to time."""
+        if env_steps == self.env_steps:
+            return None
         rate = (env_steps - self.env_steps) / max(seconds - self.seconds, 1e-9)
         self.env_steps, self.seconds = env_steps, seconds
         return rate

@@ -119,11 +119,12 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                                description=config.env_id)
                     if not live:
                         rate = pace.rate(trainer.env_steps, trainer.wall_seconds())
-                        left = "" if trainer.budget_reached else ", " + time_left(
+                        left = "" if trainer.budget_reached or rate is None else ", " + time_left(
                             (config.total_env_steps - trainer.env_steps) / rate) + " left"
+                        said = "" if rate is None else f"  ({rate:.0f} steps/s{left})"
                         console.print(f"step {trainer.env_steps:>8d}  eval return "
                                       f"{trainer.last_eval.mean():9.2f} +- "
-                                      f"{trainer.last_eval.std():7.2f}  ({rate:.0f} steps/s{left})")
+                                      f"{trainer.last_eval.std():7.2f}{said}")
                     if trainer.target_reached is not None and not target_said:
                         target_said = True
                         console.print(reached_message(config.target_return,

@@ -32,7 +32,10 @@ def test_the_pace_is_the_rate_since_the_previous_reading():
     assert now == pytest.approx(16.13, abs=0.01)
     assert time_left(270_000 / now) == "4h39m"
     assert time_left(270_000 / (30_000 / 328.0)) == "49m12s"
-    assert Pace(100, 5.0).rate(100, 5.0) == 0.0  # no time passed: no division by zero
+    assert Pace(100, 5.0).rate(101, 5.0) > 0  # no time passed: no division by zero
+    resumed = Pace(175_000, 5.0)  # a resume that first finishes the stopped step, evaluating
+    assert resumed.rate(175_000, 9.0) is None  # no step to time: no pace, and no new reading
+    assert resumed.rate(175_100, 15.0) == pytest.approx(10.0)
 
 
 def test_each_evaluation_line_says_the_time_left(tmp_path):
