@@ -80,7 +80,7 @@ def main() -> None:
             for future in as_completed(futures):
                 job, code, how = future.result()
                 print(f"{time.strftime('%H:%M:%S')} {job.label} {job.env_id} seed {job.seed} "
-                      f"({how}): exit {code}", flush=True)
+                      f"({how}): {returns_jobs.outcome(job, args.out, code)}", flush=True)
                 returns_records.keep_record(job, args.out, args.record)
                 returns_report.write_results(jobs, args.out, args.record)
     print(returns_report.write_results(jobs, args.out, args.record))

@@ -145,6 +145,16 @@ def run(job: Job, out: Path, threads: int = 1) -> tuple[Job, int, str]:
     return job, code, how
 
 
+def outcome(job: Job, out: Path, code: int) -> str:
+    """What the driver says of a run that ended: ``exit 0``, else its exit code, its log and the
+    log's last line (a traceback's error, or dpgkit's own message: a stop, a refusal)."""
+    if code == 0:
+        return "exit 0"
+    log = job.run_dir(out).with_suffix(".log")
+    lines = [line for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+    return f"exit {code}, {log}: {lines[-1] if lines else '(empty)'}"
+
+
 def log_starts(log: Path) -> list[tuple[str, str]]:
     """(how, commit) of each start or resume line of a run's log, ``# DATE TIME HOW at COMMIT:``
     (commit "" in the lines written before the log named commits: ``# DATE TIME HOW:``)."""

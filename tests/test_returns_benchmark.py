@@ -229,6 +229,21 @@ def test_a_record_names_the_commits_that_ran_it_and_threads_reach_new_runs(
     assert "--torch_threads" not in returns_jobs.command(fresh, tmp_path)
 
 
+def test_a_failed_run_is_reported_with_its_log_and_the_error(returns_jobs, tmp_path):
+    """The driver said only "exit 1" when a resume failed (HalfCheetah-v5 seed 2 at 175,000);
+    the error was in the run's log. It now names the log and gives its last line."""
+    job = returns_jobs.Job("td7", "td7", "HalfCheetah-v5", 2, 300_000)
+    assert returns_jobs.outcome(job, tmp_path, 0) == "exit 0"
+    log = job.run_dir(tmp_path).with_suffix(".log")
+    assert returns_jobs.outcome(job, tmp_path, 1) == f"exit 1, {log}: (empty)"
+    log.parent.mkdir(parents=True)
+    log.write_text("# 2026-12-05 05:50:12 resume at 64902eb: python -m dpgkit train --resume R\n"
+                   "Traceback (most recent call last):\n  ...\n"
+                   "ZeroDivisionError: float division by zero\n\n")
+    assert returns_jobs.outcome(job, tmp_path, 1) == (
+        f"exit 1, {log}: ZeroDivisionError: float division by zero")
+
+
 def test_docs_results_md_holds_the_tables_rows_as_the_benchmark_wrote_them(
         returns_report, tmp_path):
     """The committed docs/results.md carries bench/returns/results.md's table rows verbatim
