@@ -51,6 +51,15 @@ class Pace:
         self.env_steps, self.seconds = env_steps, seconds
         return rate
 
+    def said(self, env_steps: int, seconds: float, steps_left: int) -> str:
+        """An evaluation line's end: ``  (N steps/s, T left)`` at :meth:`rate`, without the time
+        left when no step is left to run, and nothing while there is no rate to say."""
+        rate = self.rate(env_steps, seconds)
+        if rate is None:
+            return ""
+        left = f", {time_left(steps_left / rate)} left" if steps_left > 0 else ""
+        return f"  ({rate:.0f} steps/s{left})"
+
 
 class RateColumn(ProgressColumn):
     """The bar's env steps per second, over rich's last 30 seconds of progress: the pace its

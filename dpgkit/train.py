@@ -30,7 +30,7 @@ from dpgkit.config_dict import config_to_dict
 from dpgkit.distributed import DistributedTrainer
 from dpgkit.errors import Diverged, EnvFailed, WriteFailed
 from dpgkit.loop import Trainer  # also dpgkit.train.Trainer, where older code imports it
-from dpgkit.progress import EvaluationCounter, Pace, RateColumn, time_left
+from dpgkit.progress import EvaluationCounter, Pace, RateColumn
 from dpgkit.runlock import RunLock
 from dpgkit.target import reached_message
 
@@ -118,10 +118,9 @@ def train(config: DDPGConfig | None, run_dir: Path, console: Console | None = No
                     bar.update(task, last_eval=f"{events['eval_return_mean']:.1f}",
                                description=config.env_id)
                     if not live:
-                        rate = pace.rate(trainer.env_steps, trainer.wall_seconds())
-                        left = "" if trainer.budget_reached or rate is None else ", " + time_left(
-                            (config.total_env_steps - trainer.env_steps) / rate) + " left"
-                        said = "" if rate is None else f"  ({rate:.0f} steps/s{left})"
+                        said = pace.said(trainer.env_steps, trainer.wall_seconds(),
+                                         0 if trainer.budget_reached
+                                         else config.total_env_steps - trainer.env_steps)
                         console.print(f"step {trainer.env_steps:>8d}  eval return "
                                       f"{trainer.last_eval.mean():9.2f} +- "
                                       f"{trainer.last_eval.std():7.2f}{said}")
