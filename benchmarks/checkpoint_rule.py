@@ -13,6 +13,13 @@ episodes in ``metrics.csv``, so it also reads runs written before TensorBoard's
 ``checkpoint_bar`` existed, and prints a row per run: the checkpoints taken, the last one
 (env step and bar), the final and the best evaluation, and the training episodes' median return
 over the last 20,000 env steps. docs/presets.md (``td7``) quotes it.
+
+    python benchmarks/checkpoint_rule.py --policies RUN_DIR [RUN_DIR ...]
+
+adds a second table: both policies of each run's newest checkpoint (``dpgkit eval --policy``),
+the deployed (checkpointed) one and the current one (being trained), played from the start
+states of the run's evaluations, so the deployed one repeats the run's final evaluation; and
+their means over the runs.
 """
 
 import argparse
@@ -24,7 +31,11 @@ from typing import Any
 
 from speed_common import table_start
 
+from dpgkit.agent import POLICIES
+from dpgkit.envs import ActionScaler, make_env
 from dpgkit.equations import reset_best_min_return, should_checkpoint, should_end_assessment
+from dpgkit.evaluation import eval_seeds, evaluate
+from dpgkit.saved import read_model
 
 Episode = tuple[int, int, float, int]  # env steps at its end, updates before it, return, length
 TRAINING_WINDOW = 20_000  # env steps of training episodes the median is taken over
@@ -102,10 +113,53 @@ def report(run_dirs: list[Path]) -> str:
     return "\n".join([*table_start(head), *(run_row(run_dir) for run_dir in run_dirs)])
 
 
+def final_policies(run_dir: Path) -> tuple[str, int, dict[str, list[float]]]:
+    """The run's name, the env steps of its newest checkpoint and, per policy of
+    :data:`dpgkit.agent.POLICIES`, its returns from the start states of the run's evaluations."""
+    read_run(run_dir)  # a TD7 run with policy checkpoints, or a clear refusal
+    loaded, _ = read_model(run_dir)
+    config = loaded.agent.config
+    env = make_env(loaded.env["env_id"], **config.env_arguments())
+    seeds = eval_seeds(config.seed, config.eval_episodes)
+    try:
+        returns = {which: evaluate(loaded.agent.chosen_policy(which)[1], env,
+                                   ActionScaler.for_space(env.action_space), seeds).tolist()
+                   for which in POLICIES}
+    finally:
+        env.close()
+    return f"{loaded.env['env_id']} seed {config.seed}", loaded.env_steps, returns
+
+
+def policies_report(run_dirs: list[Path]) -> str:
+    """The table of both final policies of ``run_dirs``, and a row of their means."""
+    head = ("| run | newest checkpoint | " + " | ".join(f"{which} policy" for which in POLICIES)
+            + " | current - deployed |")
+    rows, means = [], {which: [] for which in POLICIES}
+    for run_dir in run_dirs:
+        name, env_steps, returns = final_policies(run_dir)
+        mean = {which: statistics.fmean(values) for which, values in returns.items()}
+        cells = [f"{mean[w]:.0f} +- {statistics.pstdev(returns[w]):.0f}" for w in POLICIES]
+        rows.append(f"| {name} | {env_steps:,} | {' | '.join(cells)} | "
+                    f"{mean['current'] - mean['deployed']:+.0f} |")
+        for which in POLICIES:
+            means[which].append(mean[which])
+    overall = {which: statistics.fmean(values) for which, values in means.items()}
+    rows.append(f"| mean of the {len(run_dirs)} runs | | "
+                + " | ".join(f"{overall[w]:.0f}" for w in POLICIES)
+                + f" | {overall['current'] - overall['deployed']:+.0f} |")
+    return "\n".join([*table_start(head), *rows])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, help="TD7 run directories")
-    print(report(parser.parse_args().run_dirs))
+    parser.add_argument("--policies", action="store_true",
+                        help="also play both policies of each run's newest checkpoint")
+    args = parser.parse_args()
+    print(report(args.run_dirs))
+    if args.policies:
+        print()
+        print(policies_report(args.run_dirs))
 
 
 if __name__ == "__main__":

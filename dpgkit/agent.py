@@ -18,6 +18,7 @@ with the chain rule written out by hand for these MLPs (:mod:`dpgkit.fastpath`);
 
 import copy
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -28,11 +29,15 @@ from dpgkit.autograd_steps import AutogradSteps
 from dpgkit.batch import Batch
 from dpgkit.config import DDPGConfig
 from dpgkit.equations import td_target
+from dpgkit.errors import DpgkitError
 from dpgkit.fastpath import HandWrittenSteps, supports
 from dpgkit.networks import Actor, Critic
 from dpgkit.obs_norm import make_obs_norm
 from dpgkit.prioritized import make_replay
 from dpgkit.replay import ReplayBuffer
+
+POLICIES = ("deployed", "current")
+"""The policies of a trained agent to evaluate or export (``--policy``, the API's ``policy=``)."""
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
@@ -184,6 +189,21 @@ class DDPGAgent:
     def deployed_act(self, obs: np.ndarray) -> np.ndarray:
         """The deployed policy's action, as :meth:`act` (the same for DDPG and TD3)."""
         return self.act(obs)
+
+    def current_policy(self) -> nn.Module:
+        """The policy being trained, the one :meth:`act` computes (before exploration noise):
+        for DDPG and TD3 the deployed one; TD7 deploys a checkpointed policy instead."""
+        return self.actor
+
+    def chosen_policy(self, which: str) -> tuple[nn.Module, Callable[[np.ndarray], np.ndarray]]:
+        """The network and the action function (raw obs -> action in [-1, 1]) of the policy
+        named ``which``, one of :data:`POLICIES`: ``deployed`` (what evaluation and export use
+        by default) or ``current`` (the one being trained)."""
+        if which == "deployed":
+            return self.deployed_policy(), self.deployed_act
+        if which == "current":
+            return self.current_policy(), self.act
+        raise DpgkitError(f"policy must be one of {', '.join(POLICIES)}, got {which!r}")
 
     def acting_weights(self) -> dict[str, dict[str, np.ndarray]]:
         """What a copy of this agent elsewhere (a distributed actor) needs to act as it does:

@@ -176,23 +176,29 @@ class DDPG:
             return self.trainer.env_steps
         return self._loaded.env_steps if self._loaded is not None else 0
 
-    def _policy(self) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
-        """mu(s) in [-1, 1] as deployed (TD7: its checkpointed policy), and the env record (id,
-        sizes, bounds) it was trained for."""
+    def _policy(self, policy: str = "deployed"
+                ) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+        """mu(s) in [-1, 1] of ``policy`` (``deployed``, TD7's checkpointed one; ``current``),
+        and the env record (id, sizes, bounds) it was trained for."""
         if self.trainer is not None:
-            return self.trainer.agent.deployed_act, self.trainer.env_info
+            return self.trainer.agent.chosen_policy(policy)[1], self.trainer.env_info
         if self._loaded is None:
             raise DpgkitError("this model has not been trained or loaded yet: call learn()")
-        return self._loaded.agent.deployed_act, self._loaded.env
+        if policy == "current" and not self._loaded.whole_agent:
+            raise DpgkitError(f"policy={policy!r} needs the whole agent: a policy file holds "
+                              "only the deployed policy; load the run directory")
+        return self._loaded.agent.chosen_policy(policy)[1], self._loaded.env
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> Prediction:
+                deterministic: bool = True, *, policy: str = "deployed") -> Prediction:
         """``(action, None)``: the action mu(s) scaled to the env's bounds, with no exploration
         noise, for one observation of shape (obs_dim,) -> (action_dim,) or a batch
         (B, obs_dim) -> (B, action_dim). ``deterministic`` is accepted and changes nothing (the
         policy is deterministic, as in Stable-Baselines3's DDPG and TD3); ``state`` must be None
-        and ``episode_start`` is ignored (no recurrent policies)."""
-        act, env = self._policy()
+        and ``episode_start`` is ignored (no recurrent policies). ``policy``: ``deployed`` or
+        ``current``, as ``dpgkit eval --policy`` (TD7: its checkpointed policy or the one being
+        trained)."""
+        act, env = self._policy(policy)
         if state is not None:
             raise DpgkitError("dpgkit's policies keep no recurrent state: leave state out (it "
                               "is always None)")
@@ -200,12 +206,12 @@ class DDPG:
         scaler = ActionScaler(env["action_low"], env["action_high"])
         return Prediction(scaler.to_env(act(obs)), None)
 
-    def evaluate(self, episodes: int = 10, seed: int = 0, env: gym.Env | str | None = None
-                 ) -> np.ndarray:
+    def evaluate(self, episodes: int = 10, seed: int = 0, env: gym.Env | str | None = None,
+                 policy: str = "deployed") -> np.ndarray:
         """Returns of ``episodes`` episodes without noise, episode k from
         ``env.reset(seed=seed + k)``, on ``env`` (an env object or id; default: the one given to
-        ``load``, else the run's own)."""
-        act, _ = self._policy()
+        ``load``, else the run's own), played by ``policy`` (as :meth:`predict`'s)."""
+        act, _ = self._policy(policy)
         with made_env(env if env is not None else self._env, self.config) as made:
             self._check_env(made)
             return evaluate(act, made, ActionScaler.for_space(made.action_space),

@@ -167,7 +167,7 @@ def _export(args: argparse.Namespace) -> int:
     from dpgkit.export import export_policy
     from dpgkit.obs_layout import describe_layout
 
-    path = export_policy(args.run_dir, args.format, args.output)
+    path = export_policy(args.run_dir, args.format, args.output, args.policy)
     print(f"wrote {path}: raw observation (B, obs_dim) -> env-scaled action (B, action_dim)")
     meta = json.loads((find_checkpoint(args.run_dir) / META_FILE).read_text())
     layout = describe_layout(meta["env"].get("obs_layout"))

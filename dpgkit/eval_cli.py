@@ -32,6 +32,10 @@ def eval_command(args: argparse.Namespace) -> int:
             args.video.rmdir()
     loaded, _ = read_model(args.run_dir)  # a run, a checkpoint, or a policy file of save()
     agent, saved = loaded.agent, loaded.env
+    if args.policy == "current" and not loaded.whole_agent:
+        raise DpgkitError(f"--policy {args.policy} needs a run or checkpoint directory: a policy "
+                          "file holds only the deployed policy")
+    _, act = agent.chosen_policy(args.policy)
     env_id = eval_env_id(saved["env_id"], args.env)
     kwargs = agent.config.env_arguments()  # another env (--env) keeps the run's episode limit
     if args.env is not None:
@@ -43,17 +47,20 @@ def eval_command(args: argparse.Namespace) -> int:
     except DpgkitError:
         env.close()
         raise
-    returns = evaluate(agent.deployed_act, env, ActionScaler.for_space(env.action_space),
+    returns = evaluate(act, env, ActionScaler.for_space(env.action_space),
                        [args.seed + k for k in range(args.episodes)])
     env.close()  # finishes writing the last video
-    result = {"env_id": saved["env_id"], "episodes": args.episodes, "seed": args.seed,
+    result = {"env_id": saved["env_id"], "policy": args.policy, "episodes": args.episodes,
+              "seed": args.seed,
               "return_mean": float(returns.mean()), "return_std": float(returns.std()),
               "return_min": float(returns.min()), "return_max": float(returns.max()),
               "returns": returns.tolist()}
     table = Table(title=f"{result['env_id']}: {args.episodes} episodes, no exploration noise")
+    table.add_column("policy")
     for column in ("mean", "std", "min", "max"):
         table.add_column(column, justify="right")
-    table.add_row(*(f"{result['return_' + c]:.2f}" for c in ("mean", "std", "min", "max")))
+    table.add_row(args.policy, *(f"{result['return_' + c]:.2f}"
+                                 for c in ("mean", "std", "min", "max")))
     Console().print(table)
     if rundir.checkpoints_dir(args.run_dir).is_dir():
         rundir.write_json(args.run_dir / rundir.EVAL, result)

@@ -8,18 +8,20 @@ The exported model computes, for a float32 batch of raw observations ``obs`` of 
 where n is the run's observation normalisation with its statistics at the checkpoint
 (``normalize_obs``: clip((obs - mean) / sqrt(var + 1e-8), -obs_clip, obs_clip), computed in
 float64; without it, n(obs) = obs), mu_theta the actor in eval mode (batch norm, if any, uses
-its running statistics; for TD7 the checkpointed policy, its state encoder included:
-mu(s, f(s))), followed by :func:`dpgkit.equations.scale_action` with the env's Box bounds,
-clipped against rounding as :class:`dpgkit.envs.ActionScaler` does. For an env that observes
-a Dict or Tuple, ``obs`` is the flat vector of :mod:`dpgkit.obs_layout` (``dpgkit export``
-prints where each part lies). Asymmetric bounds work. Nothing else is needed to run it:
-no dpgkit, no Gymnasium, and for ONNX not even torch.
+its running statistics; for TD7 the checkpointed policy, or with ``--policy current`` the one
+being trained, its state encoder included: mu(s, f(s))), followed by
+:func:`dpgkit.equations.scale_action` with the env's Box bounds, clipped against rounding as
+:class:`dpgkit.envs.ActionScaler` does. For an env that observes a Dict or Tuple, ``obs`` is the
+flat vector of :mod:`dpgkit.obs_layout` (``dpgkit export`` prints where each part lies).
+Asymmetric bounds work. Nothing else is needed to run it: no dpgkit, no Gymnasium, and for ONNX
+not even torch.
 
 Each file also says what it holds, as :func:`model_metadata` strings (dpgkit's version, the
-algorithm, env id, obs_dim, action_dim, the action bounds, the Dict/Tuple layout of the flat
-observation, the env steps trained): ONNX in the model's ``metadata_props``
-(``onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map``), TorchScript in
-the extra file ``dpgkit.json`` (``torch.jit.load(path, _extra_files={"dpgkit.json": ""})``).
+algorithm, the policy (``deployed`` or ``current``), env id, obs_dim, action_dim, the action
+bounds, the Dict/Tuple layout of the flat observation, the env steps trained): ONNX in the
+model's ``metadata_props``
+(``onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map``), TorchScript in the
+extra file ``dpgkit.json`` (``torch.jit.load(path, _extra_files={"dpgkit.json": ""})``).
 
 Formats:
 
@@ -75,7 +77,7 @@ class ExportedPolicy(nn.Module):
     norm uses its running statistics): ``train()`` does not change that.
 
     Args:
-        actor: the trained policy, raw obs -> action in [-1, 1] (``agent.deployed_policy()``).
+        actor: the trained policy, raw obs -> action in [-1, 1] (``agent.chosen_policy``).
         low, high: the env's action bounds, one value per action dimension, low < high.
         obs_norm: the run's observation normaliser (``agent.obs_norm``), applied to the raw
             observation first; None: none.
@@ -110,33 +112,33 @@ class ExportedPolicy(nn.Module):
         return torch.minimum(torch.maximum(env_action, self.low), self.high)
 
 
-def build_policy(agent: DDPGAgent, meta: dict[str, Any]) -> ExportedPolicy:
-    """The :class:`ExportedPolicy` of a loaded agent and its checkpoint metadata."""
+def build_policy(agent: DDPGAgent, meta: dict[str, Any], policy: str = "deployed"
+                 ) -> ExportedPolicy:
+    """The :class:`ExportedPolicy` of a loaded agent's ``policy`` (``deployed`` or ``current``:
+    :meth:`dpgkit.agent.DDPGAgent.chosen_policy`) and its checkpoint metadata."""
     low, high = _bounds(meta)
     if len(low) != agent.action_dim:
         raise DpgkitError(f"the checkpoint's action bounds have {len(low)} dimensions but its "
                           f"actor has {agent.action_dim}: the checkpoint is corrupt")
-    return ExportedPolicy(agent.deployed_policy(), low, high, agent.obs_norm)
+    return ExportedPolicy(agent.chosen_policy(policy)[0], low, high, agent.obs_norm)
 
 
-def predict(agent: DDPGAgent, meta: dict[str, Any], obs: np.ndarray) -> np.ndarray:
-    """dpgkit's own env action for ``obs``: (obs_dim,) -> (action_dim,) or (B, obs_dim) ->
-    (B, action_dim), float32.
-
-    ``agent.deployed_act`` then :class:`dpgkit.envs.ActionScaler` with the checkpoint's bounds, in
-    float64, clipped to the bounds and cast to float32: the numbers
-    :class:`dpgkit.envs.ActionScaler` sends to ``env.step`` for a float32 Box. The reference an
-    exported model must reproduce.
-    """
-    return ActionScaler(*_bounds(meta)).to_env(agent.deployed_act(obs))
+def predict(agent: DDPGAgent, meta: dict[str, Any], obs: np.ndarray, policy: str = "deployed"
+            ) -> np.ndarray:
+    """dpgkit's own env action for ``obs``, (obs_dim,) -> (action_dim,) or (B, obs_dim) ->
+    (B, action_dim), float32: the action of ``agent.chosen_policy(policy)``, then
+    :class:`dpgkit.envs.ActionScaler` with the checkpoint's bounds in float64, clipped to them and
+    cast to float32, as sent to ``env.step`` for a float32 Box. The reference an exported model
+    must reproduce."""
+    return ActionScaler(*_bounds(meta)).to_env(agent.chosen_policy(policy)[1](obs))
 
 
-def model_metadata(meta: dict[str, Any]) -> dict[str, str]:
-    """What an exported file records about its policy, from the checkpoint's metadata: each
-    value a string (lists as JSON), as ONNX's ``metadata_props`` require."""
+def model_metadata(meta: dict[str, Any], policy: str = "deployed") -> dict[str, str]:
+    """What an exported file records about its policy (which one: ``policy``), from the
+    checkpoint's metadata: strings (lists as JSON), as ONNX's ``metadata_props`` require."""
     env = meta["env"]
     return {"dpgkit_version": str(meta.get("versions", {}).get("dpgkit", "")),
-            "algorithm": str(meta.get("config", {}).get("algorithm", "")),
+            "algorithm": str(meta.get("config", {}).get("algorithm", "")), "policy": policy,
             "env_id": str(env.get("env_id", "")),
             "obs_dim": str(env["obs_dim"]), "action_dim": str(env["action_dim"]),
             "action_low": json.dumps(env["action_low"]),
@@ -145,10 +147,11 @@ def model_metadata(meta: dict[str, Any]) -> dict[str, str]:
             "env_steps": str(meta.get("counters", {}).get("env_steps", ""))}
 
 
-def export_policy(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
-    """Write the policy of the run (or checkpoint) at ``run_dir`` in format ``fmt`` (``onnx`` or
-    ``torchscript``) to ``output``, by default ``run_dir / "policy.onnx"`` or ``"policy.pt"``;
-    return the path written.
+def export_policy(run_dir: Path, fmt: str, output: Path | None = None,
+                  policy: str = "deployed") -> Path:
+    """Write ``policy`` (``deployed`` or ``current``) of the run (or checkpoint) at ``run_dir``
+    in format ``fmt`` (``onnx`` or ``torchscript``) to ``output``, by default
+    ``run_dir / "policy.onnx"`` or ``"policy.pt"``; return the path written.
 
     The file is written under a temporary name and renamed into place, so it is complete or
     absent. Raises DpgkitError for an unknown format, a missing ONNX package, an output inside a
@@ -159,12 +162,12 @@ def export_policy(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
     if fmt == "onnx":
         _require_onnx_packages()
     agent, meta = load_agent(run_dir)
-    policy = build_policy(agent, meta)
+    exported = build_policy(agent, meta, policy)
     example = torch.zeros(2, agent.obs_dim)  # batch 2: a batch of 1 would be specialised
     writer = _write_onnx if fmt == "onnx" else _write_torchscript
     temporary = output.with_name(f".{output.name}.tmp")
     try:
-        writer(policy, example, temporary, model_metadata(meta))
+        writer(exported, example, temporary, model_metadata(meta, policy))
         os.replace(temporary, output)
     finally:
         temporary.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from dpgkit.agent import POLICIES
 from dpgkit.config_dict import RENAMED
 from dpgkit.fields import field_error
 from dpgkit.presets import PRESETS
@@ -113,6 +114,14 @@ def _metavar(annotation: Any) -> str:
     return {int: "N", float: "X", bool: "BOOL", str: "NAME"}[annotation]
 
 
+def add_policy_flag(parser: argparse.ArgumentParser) -> None:
+    """``--policy``: which of a trained agent's policies ``eval`` and ``export`` use."""
+    parser.add_argument("--policy", choices=POLICIES, default="deployed",
+                        help="deployed: the one training evaluates (TD7: its checkpointed "
+                             "policy); current: the one being trained when the checkpoint was "
+                             "written (the same for DDPG and TD3) (default: deployed)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dpgkit",
                      description="Deterministic policy-gradient RL: DDPG, TD3 and TD7.")
@@ -181,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output file (default: RUN_DIR/policy.onnx or RUN_DIR/policy.pt; "
                              "for a checkpoint directory, policy-<its name>.onnx or .pt in its "
                              "run)")
+    add_policy_flag(export)
 
     evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR",
@@ -199,5 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
                                "Needed when the checkpoint's env names a Python module "
                                "(module:Class or module:Id-v0): dpgkit imports such a module "
                                "only when you name it")
+    add_policy_flag(evaluate)
     add_tune_parser(commands, _parse_kwargs)
     return parser

@@ -113,7 +113,11 @@ class TD7Agent(TD3Agent):
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """mu(s, f(s)) of the current actor and the fixed encoder (the behaviour policy)."""
-        return _act(TD7Policy(self.fixed_encoder, self.actor), self.obs_norm, obs)
+        return _act(self.current_policy(), self.obs_norm, obs)
+
+    def current_policy(self) -> nn.Module:
+        """The current actor with the fixed encoder it acts with: the one being trained."""
+        return TD7Policy(self.fixed_encoder, self.actor)
 
     def deployed_policy(self) -> nn.Module:
         """The checkpointed policy (change 4), or with checkpoints off the current one."""
@@ -283,8 +287,7 @@ class TD7Agent(TD3Agent):
         return {**super().optimizers(), "encoder": self.encoder_optimizer}
 
     def modules(self) -> dict[str, nn.Module]:
-        return {**super().modules(), "encoder": self.encoder,
-                "fixed_encoder": self.fixed_encoder,
+        return {**super().modules(), "encoder": self.encoder, "fixed_encoder": self.fixed_encoder,
                 "fixed_encoder_target": self.fixed_encoder_target,
                 "checkpoint_actor": self.checkpoint_actor,
                 "checkpoint_encoder": self.checkpoint_encoder}

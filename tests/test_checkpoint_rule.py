@@ -1,5 +1,6 @@
 """benchmarks/checkpoint_rule.py: TD7's checkpoint rule replayed over a run's metrics.csv gives
-the checkpoints the agent took (scripted returns, and a real run's TensorBoard checkpoint_bar)."""
+the checkpoints the agent took (scripted returns, and a real run's TensorBoard checkpoint_bar);
+``--policies`` plays both policies of the run's newest checkpoint."""
 
 import pytest
 from test_td7 import tensorboard_scalars
@@ -41,6 +42,19 @@ def test_the_replay_finds_the_checkpoints_tensorboard_shows(checkpoint_rule, tmp
     row = checkpoint_rule.run_row(tmp_path / "run")
     assert row.startswith(f"| Pendulum-v1 seed 0 | {len(replayed)} | {replayed[-1][0]:,}: ")
     assert f"at {evaluations[-1][0]:,} |" in row
+    # both policies of the newest checkpoint, from the evaluations' start states: the deployed
+    # one repeats the run's final evaluation; after the last burst the current one differs
+    name, env_steps, returns = checkpoint_rule.final_policies(tmp_path / "run")
+    assert (name, env_steps) == ("Pendulum-v1 seed 0", 1500)
+    assert returns["deployed"] == [pytest.approx(evaluations[-1][1], rel=1e-9)]
+    assert returns["current"] != returns["deployed"]
+    table = checkpoint_rule.policies_report([tmp_path / "run"]).splitlines()
+    assert table[0] == ("| run | newest checkpoint | deployed policy | current policy | "
+                        "current - deployed |")
+    assert table[2].startswith(f"| Pendulum-v1 seed 0 | 1,500 | {evaluations[-1][1]:.0f} +- 0 | ")
+    gap = returns["current"][0] - returns["deployed"][0]
+    assert table[3].startswith("| mean of the 1 runs | | ")
+    assert table[3].endswith(f" | {gap:+.0f} |")
 
 
 def test_a_run_without_policy_checkpoints_is_refused_by_name(checkpoint_rule, tmp_path):

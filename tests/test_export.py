@@ -11,6 +11,7 @@ import torch
 
 from dpgkit.checkpoint import find_checkpoint, load_agent
 from dpgkit.cli import main
+from dpgkit.envs import ActionScaler
 from dpgkit.errors import DpgkitError
 from dpgkit.export import ONNX_OPSET, ExportedPolicy, build_policy, export_policy, predict
 
@@ -24,8 +25,9 @@ RUNS = {
     "pendulum": ["--env", "Pendulum-v1"],
     "counting": ["--env", "dpgkit-test/Counting-v0"],  # asymmetric bounds [-1, 0] .. [3, 2]
     "batch-norm": ["--env", "Pendulum-v1", "--batch_norm", "true"],
-    "td7": ["--env", "Pendulum-v1", "--preset", "td7", "--steps", "500", "--actor_hidden", "16",
-            "--critic_hidden", "16", "--zs_dim", "8", "--encoder_hidden", "16"],  # with f(s)
+    "td7": ["--env", "Pendulum-v1", "--preset", "td7", "--steps", "800", "--actor_hidden", "16",
+            "--critic_hidden", "16", "--zs_dim", "8", "--encoder_hidden", "16",
+            "--checkpoint_min_steps", "200"],  # with f(s); a checkpoint, then bursts after it
     "normalized": ["--env", "Pendulum-v1", "--normalize_obs", "true"],  # the statistics inside
     "td7-normalized": ["--env", "Pendulum-v1", "--preset", "td7", "--steps", "500",
                        "--actor_hidden", "16", "--critic_hidden", "16", "--zs_dim", "8",
@@ -118,6 +120,7 @@ def test_each_file_says_what_policy_it_holds(runs, tmp_path):
                    _extra_files=extra)
     assert from_onnx == json.loads(extra["dpgkit.json"])
     assert from_onnx["env_id"] == "dpgkit-test/Counting-v0" and from_onnx["algorithm"] == "ddpg"
+    assert from_onnx["policy"] == "deployed"
     assert (from_onnx["obs_dim"], from_onnx["action_dim"], from_onnx["env_steps"]) == (
         "2", "2", "300")
     assert json.loads(from_onnx["action_low"]) == [-1.0, 0.0]
@@ -193,3 +196,23 @@ def test_the_observation_statistics_are_inside_the_exported_policy(runs, case):
         np.testing.assert_allclose(policy(obs).numpy(), predict(agent, meta, obs.numpy()),
                                    atol=TOLERANCE)
         assert not torch.allclose(policy.obs_norm(obs), obs)
+
+
+@pytest.mark.parametrize("fmt", list(RUNNERS))
+def test_td7_exports_its_current_policy_on_request(runs, fmt, tmp_path):
+    """``--policy current``: the policy being trained, not the checkpointed one (they differ
+    after the run's last burst); the file says which it holds."""
+    agent, meta = load_agent(runs["td7"])
+    obs = observations(agent.obs_dim)
+    path = tmp_path / f"current-{fmt}"
+    assert main(["export", str(runs["td7"]), "--format", fmt, "-o", str(path),
+                 "--policy", "current"]) == 0
+    actions, current = RUNNERS[fmt](path, obs), predict(agent, meta, obs, "current")
+    assert np.abs(actions - current).max() < TOLERANCE
+    np.testing.assert_array_equal(current, ActionScaler(
+        meta["env"]["action_low"], meta["env"]["action_high"]).to_env(agent.act(obs)))
+    assert np.abs(current - predict(agent, meta, obs)).max() > 1e-3, "the same as deployed"
+    if fmt == "onnx":
+        held = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]
+                                    ).get_modelmeta().custom_metadata_map
+        assert held["policy"] == "current"

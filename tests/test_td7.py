@@ -12,8 +12,10 @@ import dpgkit
 from dpgkit.agents import make_agent
 from dpgkit.batch import Batch
 from dpgkit.cli import main
+from dpgkit.envs import ActionScaler, make_env
 from dpgkit.equations import lap_priority
-from dpgkit.errors import ConfigError
+from dpgkit.errors import ConfigError, DpgkitError
+from dpgkit.evaluation import evaluate
 from dpgkit.lap import LAPReplayBuffer
 from dpgkit.presets import preset_config
 from dpgkit.td7 import TD7Agent
@@ -235,3 +237,49 @@ def test_cli_and_api_train_td7(tmp_path):
     assert type(dpgkit.load(model.save(tmp_path / "whole", whole_run=True))) is dpgkit.TD7
     assert copy.deepcopy(loaded.agent.checkpoint_actor.out.weight).equal(
         model.agent.checkpoint_actor.out.weight)
+
+
+def test_eval_can_play_the_current_policy_beside_the_checkpointed_one(tmp_path, capsys):
+    """``dpgkit eval --policy current`` (and the API's ``policy="current"``) plays the policy
+    being trained (the current actor with the fixed encoder), which TD7's checkpointed policy is
+    not after a burst; eval.json says which it played; a policy file, which holds the deployed
+    policy alone, is refused."""
+    run = tmp_path / "run"
+    model = dpgkit.TD7("Pendulum-v1", run_dir=run, **TINY, warmup_steps=100,
+                       eval_every_steps=600, eval_episodes=1)
+    model.learn(total_env_steps=600)  # checkpoint at 600, then a burst of 400 updates
+    agent = model.agent
+    obs = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    policy, act = agent.chosen_policy("current")
+    assert np.array_equal(act(obs), agent.act(obs))
+    assert policy.encoder is agent.fixed_encoder and policy.actor is agent.actor
+    assert agent.chosen_policy("deployed")[0].actor is agent.checkpoint_actor
+    assert not np.array_equal(act(obs), agent.deployed_act(obs))
+    with pytest.raises(DpgkitError, match="policy must be one of deployed, current, got 'best'"):
+        agent.chosen_policy("best")
+
+    played = {}
+    for which in ("deployed", "current"):
+        assert main(["eval", str(run), "--episodes", "2", "--policy", which]) == 0
+        played[which] = json.loads((run / "eval.json").read_text())
+        assert played[which]["policy"] == which
+        assert f"│ {which} " in capsys.readouterr().out  # the table's policy column
+    env = make_env("Pendulum-v1")
+    expected = evaluate(agent.act, env, ActionScaler.for_space(env.action_space), [0, 1])
+    env.close()
+    np.testing.assert_allclose(played["current"]["returns"], expected, rtol=1e-6)
+    assert played["current"]["returns"] != played["deployed"]["returns"]
+
+    # the Python API: predict and evaluate take the same choice
+    scaled = ActionScaler.for_space(env.action_space).to_env(agent.act(obs))
+    np.testing.assert_array_equal(model.predict(obs, policy="current")[0], scaled)
+    np.testing.assert_allclose(model.evaluate(2, policy="current"), expected, rtol=1e-6)
+    np.testing.assert_allclose(dpgkit.load(run).evaluate(2, policy="current"), expected,
+                               rtol=1e-6)
+
+    path = model.save(tmp_path / "policy")
+    assert main(["eval", str(path), "--policy", "current"]) == 2
+    assert ("--policy current needs a run or checkpoint directory: a policy file holds only "
+            "the deployed policy") in capsys.readouterr().err
+    with pytest.raises(DpgkitError, match="a policy file holds only the deployed policy"):
+        dpgkit.load(path).predict(obs, policy="current")
