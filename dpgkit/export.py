@@ -151,14 +151,13 @@ def export_policy(run_dir: Path, fmt: str, output: Path | None = None,
                   policy: str = "deployed") -> Path:
     """Write ``policy`` (``deployed`` or ``current``) of the run (or checkpoint) at ``run_dir``
     in format ``fmt`` (``onnx`` or ``torchscript``) to ``output``, by default
-    ``run_dir / "policy.onnx"`` or ``"policy.pt"``; return the path written.
-
-    The file is written under a temporary name and renamed into place, so it is complete or
-    absent. Raises DpgkitError for an unknown format, a missing ONNX package, an output inside a
-    checkpoint directory, or a checkpoint that cannot be loaded.
+    ``run_dir / "policy.onnx"`` or ``"policy.pt"`` (``policy-current.onnx``, ...); return the
+    path written. The file is written under a temporary name and renamed into place, so it is
+    complete or absent. Raises DpgkitError for an unknown format or policy, a missing ONNX
+    package, an output inside a checkpoint directory, or a checkpoint that cannot be loaded.
     """
     run_dir = Path(run_dir)
-    output = _output_path(run_dir, _check_format(fmt), output)
+    output = _output_path(run_dir, _check_format(fmt), output, policy)
     if fmt == "onnx":
         _require_onnx_packages()
     agent, meta = load_agent(run_dir)
@@ -194,14 +193,16 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _output_path(run_dir: Path, fmt: str, output: Path | None) -> Path:
-    """Where to write: ``output``, or the format's default file in ``run_dir``. A file inside a
-    checkpoint directory is refused: the checkpoint would then fail its integrity check."""
+def _output_path(run_dir: Path, fmt: str, output: Path | None, policy: str) -> Path:
+    """Where to write: ``output``, or the format's default file in ``run_dir`` (``-current``
+    added to its name for the current policy). A file inside a checkpoint directory is refused:
+    the checkpoint would then fail its integrity check."""
+    stem, extension = FORMATS[fmt].split(".")
+    stem += "-current" if policy == "current" else ""
     if output is None and (run_dir / META_FILE).is_file():  # a checkpoint: beside its run's files
         home = run_dir.parent.parent if run_dir.parent.name == CHECKPOINTS else run_dir.parent
-        stem, extension = FORMATS[fmt].split(".")
         output = home / f"{stem}-{run_dir.name}.{extension}"
-    path = Path(output) if output is not None else run_dir / FORMATS[fmt]
+    path = Path(output) if output is not None else run_dir / f"{stem}.{extension}"
     if (path.parent / META_FILE).is_file():
         raise DpgkitError(f"{path.parent} is a checkpoint directory, and an extra file in it "
                           "would make the checkpoint fail to load: give the run directory or "
@@ -220,8 +221,7 @@ def _require_onnx_packages() -> None:
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """Silence torch's exporter chatter that says nothing about the model: notices about
-    optional packages (torchvision) and deprecation warnings from inside torch."""
+    """Silence the exporter's chatter: notices of optional packages, torch's own deprecations."""
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)

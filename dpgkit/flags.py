@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
                         help="output file (default: RUN_DIR/policy.onnx or RUN_DIR/policy.pt; "
                              "for a checkpoint directory, policy-<its name>.onnx or .pt in its "
-                             "run)")
+                             "run; with --policy current, policy-current in place of policy)")
     add_policy_flag(export)
 
     evaluate = commands.add_parser("eval", help="evaluate a trained policy without noise")

@@ -199,14 +199,14 @@ def test_the_observation_statistics_are_inside_the_exported_policy(runs, case):
 
 
 @pytest.mark.parametrize("fmt", list(RUNNERS))
-def test_td7_exports_its_current_policy_on_request(runs, fmt, tmp_path):
+def test_td7_exports_its_current_policy_on_request(runs, fmt):
     """``--policy current``: the policy being trained, not the checkpointed one (they differ
-    after the run's last burst); the file says which it holds."""
+    after the run's last burst), by default beside the deployed one's file (policy-current.onnx);
+    the file says which it holds."""
     agent, meta = load_agent(runs["td7"])
     obs = observations(agent.obs_dim)
-    path = tmp_path / f"current-{fmt}"
-    assert main(["export", str(runs["td7"]), "--format", fmt, "-o", str(path),
-                 "--policy", "current"]) == 0
+    assert main(["export", str(runs["td7"]), "--format", fmt, "--policy", "current"]) == 0
+    path = runs["td7"] / ("policy-current.onnx" if fmt == "onnx" else "policy-current.pt")
     actions, current = RUNNERS[fmt](path, obs), predict(agent, meta, obs, "current")
     assert np.abs(actions - current).max() < TOLERANCE
     np.testing.assert_array_equal(current, ActionScaler(
