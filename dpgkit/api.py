@@ -184,10 +184,7 @@ class DDPG:
             return self.trainer.agent.chosen_policy(policy)[1], self.trainer.env_info
         if self._loaded is None:
             raise DpgkitError("this model has not been trained or loaded yet: call learn()")
-        if policy == "current" and not self._loaded.whole_agent:
-            raise DpgkitError(f"policy={policy!r} needs the whole agent: a policy file holds "
-                              "only the deployed policy; load the run directory")
-        return self._loaded.agent.chosen_policy(policy)[1], self._loaded.env
+        return self._loaded.act(policy, f"policy={policy!r}"), self._loaded.env
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True, *, policy: str = "deployed") -> Prediction:

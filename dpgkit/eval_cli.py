@@ -32,10 +32,7 @@ def eval_command(args: argparse.Namespace) -> int:
             args.video.rmdir()
     loaded, _ = read_model(args.run_dir)  # a run, a checkpoint, or a policy file of save()
     agent, saved = loaded.agent, loaded.env
-    if args.policy == "current" and not loaded.whole_agent:
-        raise DpgkitError(f"--policy {args.policy} needs a run or checkpoint directory: a policy "
-                          "file holds only the deployed policy")
-    _, act = agent.chosen_policy(args.policy)
+    act = loaded.act(args.policy, f"--policy {args.policy}")
     env_id = eval_env_id(saved["env_id"], args.env)
     kwargs = agent.config.env_arguments()  # another env (--env) keeps the run's episode limit
     if args.env is not None:

@@ -7,8 +7,11 @@ writes :func:`copy_run`'s run directory; ``load`` reads either, or any run direc
 
 import dataclasses
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from dpgkit import rundir
 from dpgkit.agent import DDPGAgent
@@ -33,6 +36,15 @@ class Loaded:
     env: dict[str, Any]
     env_steps: int
     whole_agent: bool
+
+    def act(self, policy: str, named: str) -> Callable[[np.ndarray], np.ndarray]:
+        """The action function of ``policy`` (:meth:`DDPGAgent.chosen_policy`). A policy file
+        holds the deployed policy alone and refuses ``current``; ``named`` is how the caller's
+        user asked for it (``--policy current``, ``policy='current'``)."""
+        if policy == "current" and not self.whole_agent:
+            raise DpgkitError(f"{named} needs a run or checkpoint directory: a policy file holds "
+                              "only the deployed policy")
+        return self.agent.chosen_policy(policy)[1]
 
 
 def read_model(path: Path) -> tuple[Loaded, Path | None]:
